@@ -1,0 +1,1 @@
+"""Management actions a flow step can run: users, tenants, consents, audit."""

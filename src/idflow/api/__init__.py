@@ -1,0 +1,1 @@
+"""The Descope-compatible management HTTP API."""

@@ -1,0 +1,44 @@
+"""JSON answers and Descope-style error bodies for the management API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from idflow.errors import ApiError, RateLimited
+
+# idflow's own unexpected fault; never used for a flow's business outcome.
+INTERNAL_ERROR_CODE = "E010500"
+
+
+class JsonResponse(Response):
+    """A response whose body is JSON encoded with orjson."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        """Encode the content as compact JSON."""
+        return orjson.dumps(content)
+
+
+def error_response(error: ApiError) -> JsonResponse:
+    """Render an ApiError with its status and `errorCode` body."""
+    headers = {}
+    if isinstance(error, RateLimited):
+        # Whole seconds, never an HTTP date: the SDKs parse it with int().
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    return JsonResponse(error.to_body(), status_code=error.status, headers=headers)
+
+
+def internal_error_response(request_id: str) -> JsonResponse:
+    """Answer an unexpected fault with 500 and the request id to look it up by."""
+    return JsonResponse(
+        {
+            "errorCode": INTERNAL_ERROR_CODE,
+            "errorDescription": "Internal error",
+            "errorMessage": f"idflow failed unexpectedly; the server log has the details under request id {request_id}.",
+        },
+        status_code=500,
+    )

@@ -1,0 +1,1 @@
+"""The `idflow` command line."""

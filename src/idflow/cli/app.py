@@ -1,0 +1,16 @@
+"""The `idflow` console script: the root command with every command group added."""
+
+from __future__ import annotations
+
+from idflow.cli import flows, projects, runs, serve, users
+from idflow.cli.root import cli
+
+for group in (projects.project, projects.key, flows.flow, users.user, runs.runs):
+    cli.add_command(group)
+cli.add_command(serve.serve)
+cli.add_command(serve.migrate)
+
+
+def main() -> None:
+    """Run the `idflow` command line."""
+    cli(prog_name="idflow")

@@ -1,0 +1,1 @@
+"""Connectors: how flows reach the outside world."""

@@ -1,0 +1,39 @@
+"""Logging set-up: one format, and the ids of the work at hand on every line.
+
+Handlers get the current project, run and request ids from context variables,
+set once where the work starts, so no call site passes them by hand. Every line
+also carries an `event_name` (noun plus past participle) that alerts can match.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextvars import ContextVar
+
+current_project: ContextVar[str] = ContextVar("current_project", default="-")
+current_run: ContextVar[str] = ContextVar("current_run", default="-")
+
+_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(event_name)s project=%(project_id)s run=%(run_id)s] %(message)s"
+
+
+class ContextFilter(logging.Filter):
+    """Adds the context ids and a default event name to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Fill in the fields the format needs; never drops a record."""
+        if not hasattr(record, "event_name"):
+            record.event_name = "log"
+        record.project_id = current_project.get()
+        record.run_id = current_run.get()
+        return True
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Send idflow's logs to stderr in one format, at the given level."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(ContextFilter())
+    handler.setFormatter(logging.Formatter(_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

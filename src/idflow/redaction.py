@@ -1,0 +1,80 @@
+"""The one redaction helper for logs and run traces: hide values under secret keys.
+
+A key looks secret when, ignoring case, it contains one of ``password``,
+``passwd``, ``secret``, ``token``, ``apikey``, ``api_key``, ``api-key``,
+``authorization``, ``credential``, ``private``, ``cookie`` or ``session``, or
+when it is ``key`` itself or ends in ``Key``, ``_key`` or ``-key``
+(``managementKey``, ``signing_key``). Ids such as ``loginId``, ``userId`` and
+``keyId`` are not secret. The rule errs towards hiding: ``publicKey`` and
+``tokenExpiry`` are redacted too, and ``key`` is redacted wherever it appears,
+End outputs included. Values are never inspected, only the keys above them.
+
+This module touches nothing but the values it is handed.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any, Final
+
+REDACTED: Final = "[redacted]"
+"""What a secret value is replaced with."""
+
+_SECRET_PARTS: Final = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "api-key",
+    "authorization",
+    "credential",
+    "private",
+    "cookie",
+    "session",
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def is_secret_key(name: str) -> bool:
+    """Answer whether a value stored under this key must be hidden.
+
+    Args:
+        name: a mapping key or the last segment of a context path.
+
+    Returns:
+        True for secret-looking names, as the module docstring lists them.
+    """
+    lowered = name.lower()
+    if lowered == "key" or name.endswith("Key") or lowered.endswith(("_key", "-key")):
+        return True
+
+    return any(part in lowered for part in _SECRET_PARTS)
+
+
+def redact(value: Any) -> Any:
+    """Return a copy of a value with everything under a secret key replaced.
+
+    Dicts, lists and tuples are rebuilt at every depth (tuples become lists),
+    so the copy shares no container with the input and later changes to either
+    never show in the other; strings, numbers and other leaves are shared.
+
+    Args:
+        value: JSON-like data, such as a context, an action's detail or headers.
+
+    Returns:
+        The copy, with `REDACTED` in place of each secret value, whatever its
+        type.
+    """
+    if isinstance(value, Mapping):
+        return {
+            key: REDACTED
+            if isinstance(key, str) and is_secret_key(key)
+            else redact(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact(item) for item in value]
+    return value

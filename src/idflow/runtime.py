@@ -1,0 +1,69 @@
+"""The runtime: the store, settings and caches one idflow process shares.
+
+The API, the CLI and the workers each build one `Runtime` at start-up and hand it
+to the services; nothing else holds process-wide state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from idflow.services.flows import PlanCache
+from idflow.settings import Settings
+from idflow.store import migrate
+from idflow.store.database import Store
+
+_T = TypeVar("_T")
+
+# PostgreSQL serves many writers at once; SQLite has one write lock, and threads
+# queueing on its busy handler sleep in steps of milliseconds, so one writer
+# thread that never waits is faster than many that do.
+POSTGRES_THREADS = 16
+
+
+@dataclass(slots=True)
+class Runtime:
+    """What a process needs to serve flows."""
+
+    store: Store
+    settings: Settings
+    plans: PlanCache = field(default_factory=PlanCache)
+    executor: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def open(cls, settings: Settings, *, migrate_sqlite: bool = True) -> Runtime:
+        """Open the store named by the settings and make sure its schema is current.
+
+        SQLite stores are brought up to date on the spot, since the embedded
+        default must need no set-up; a PostgreSQL store shared by many processes
+        is only checked, and an outdated one is refused until `idflow migrate`.
+
+        Raises:
+            SchemaOutdated: for a PostgreSQL store with pending migrations.
+        """
+        store = Store.open(settings.database_url)
+        if store.dialect_name == "sqlite" and migrate_sqlite:
+            migrate.upgrade(store)
+        else:
+            migrate.check_schema(store)
+        return cls(store, settings)
+
+    async def call_blocking(self, function: Callable[[], _T]) -> _T:
+        """Run blocking store work off the event loop, on the store's threads."""
+        if self.executor is None:
+            threads = 1 if self.store.dialect_name == "sqlite" else POSTGRES_THREADS
+            self.executor = ThreadPoolExecutor(
+                threads, thread_name_prefix="idflow-store"
+            )
+        return await asyncio.get_running_loop().run_in_executor(self.executor, function)
+
+    def close(self) -> None:
+        """Stop the store threads and release the store's connections."""
+        if self.executor is not None:
+            self.executor.shutdown(wait=True)
+            self.executor = None
+        self.store.dispose()

@@ -1,0 +1,148 @@
+"""idflow's own audit events: the closed list of types, and the one way to emit them.
+
+Every change idflow makes writes its event here, in the transaction of the change.
+Events posted by backends are custom events with free names (`emit_custom`); the
+two never mix, because idflow's own names come only from `AuditAction`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from idflow.clock import new_id, now_ms
+from idflow.engine.contract import RunInfo
+from idflow.store import audit as audit_store
+from idflow.store.records import AuditEvent, AuditType
+
+
+class AuditAction(StrEnum):
+    """The audit event types idflow emits, by their wire names (docs/events.md)."""
+
+    USER_CREATED = "UserCreated"
+    USER_MODIFIED = "UserModified"
+    USER_DELETED = "UserDeleted"
+    TENANT_CREATED = "TenantCreated"
+    TENANT_MODIFIED = "TenantModified"
+    TENANT_DELETED = "TenantDeleted"
+    CONSENT_GRANTED = "ConsentGranted"
+    CONSENT_REVOKED = "ConsentRevoked"
+    FLOW_SAVED = "FlowSaved"
+    FLOW_DELETED = "FlowDeleted"
+    PROJECT_CREATED = "ProjectCreated"
+    MANAGEMENT_KEY_CREATED = "ManagementKeyCreated"
+    MANAGEMENT_KEY_REVOKED = "ManagementKeyRevoked"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who makes a change: a management key, the CLI, or a flow run.
+
+    Attributes:
+        actor_id: the key id, `cli`, or `flow:<flowId>` for a run.
+        run: the run making the change, whose chain its events continue.
+    """
+
+    actor_id: str
+    run: RunInfo | None = None
+
+    @classmethod
+    def for_run(cls, run: RunInfo) -> Actor:
+        """The actor for changes a flow run makes."""
+        return cls(f"flow:{run.flow_id}", run)
+
+
+CLI_ACTOR = Actor("cli")
+
+
+def emit(
+    conn: Any,
+    actor: Actor,
+    project_id: str,
+    action: AuditAction,
+    *,
+    user_id: str | None = None,
+    tenant_id: str | None = None,
+    login_ids: tuple[str, ...] = (),
+    data: Mapping[str, Any] | None = None,
+    severity: AuditType = AuditType.INFO,
+) -> AuditEvent:
+    """Write one of idflow's own audit events in the caller's transaction."""
+    return _record(
+        conn,
+        actor,
+        project_id,
+        str(action),
+        severity,
+        custom=False,
+        user_id=user_id,
+        tenant_id=tenant_id,
+        login_ids=login_ids,
+        data=data,
+    )
+
+
+def emit_custom(
+    conn: Any,
+    actor: Actor,
+    project_id: str,
+    action: str,
+    severity: AuditType,
+    *,
+    user_id: str | None = None,
+    tenant_id: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """Write a custom event, posted by a backend or a flow's audit step."""
+    return _record(
+        conn,
+        actor,
+        project_id,
+        action,
+        severity,
+        custom=True,
+        user_id=user_id,
+        tenant_id=tenant_id,
+        login_ids=(),
+        data=data,
+    )
+
+
+def _record(
+    conn: Any,
+    actor: Actor,
+    project_id: str,
+    action: str,
+    severity: AuditType,
+    *,
+    custom: bool,
+    user_id: str | None,
+    tenant_id: str | None,
+    login_ids: tuple[str, ...],
+    data: Mapping[str, Any] | None,
+) -> AuditEvent:
+    run = actor.run
+    event = AuditEvent(
+        project_id=project_id,
+        event_id=new_id("A"),
+        occurred_ms=now_ms(),
+        action=action,
+        type=severity,
+        actor_id=actor.actor_id,
+        custom=custom,
+        user_id=user_id,
+        tenant_id=tenant_id,
+        external_ids=login_ids,
+        tenants=(tenant_id,) if tenant_id else (),
+        data=dict(data or {}),
+        # An event a run causes continues the chain of the event that started
+        # the run, one level deeper; loop protection reads these fields.
+        origin_event_id=(run.origin_event_id if run else None),
+        depth=(run.depth + 1 if run and run.origin_event_id else 0),
+        run_id=run.run_id if run else None,
+    )
+    audit_store.record_event(conn, event)
+
+    return event

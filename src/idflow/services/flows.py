@@ -1,0 +1,179 @@
+"""Flow operations: validate, save a version, list, export, and plans per version.
+
+Saving validates first (structure, then the engine's own checks on operators and
+templates), so nothing invalid is ever stored. Plans are compiled once per
+(project, flow, version) and kept in a bounded cache; versions are immutable, so
+a cached plan never goes stale.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from idflow.actions.registry import ACTION_IMPLEMENTATIONS
+from idflow.clock import now_ms
+from idflow.engine.plan import Plan, compile_plan
+from idflow.errors import FlowDisabled, FlowNotFound
+from idflow.flows.descope import parse_document, v2_to_v1
+from idflow.flows.model import Flow
+from idflow.services.audit import Actor, AuditAction, emit
+from idflow.store import flows as flow_store
+from idflow.store.records import FlowRecord, FlowVersion
+
+PLAN_CACHE_SIZE = 256
+
+
+@dataclass(frozen=True, slots=True)
+class SavedFlow:
+    """The outcome of saving a flow document.
+
+    Attributes:
+        changed: False when the document equals the current version, in which
+            case no version was added.
+    """
+
+    version: FlowVersion
+    changed: bool
+
+
+def check_document(document: Mapping[str, Any], source: str | None = None) -> Flow:
+    """Parse and fully validate a v2 document without storing anything.
+
+    Raises:
+        FlowDefinitionError: listing every problem found.
+    """
+    flow = parse_document(document, source)
+    compile_plan(flow, 0, ACTION_IMPLEMENTATIONS, source)
+
+    return flow
+
+
+def save_flow(
+    conn: Any,
+    actor: Actor,
+    project_id: str,
+    document: Mapping[str, Any],
+    *,
+    note: str | None = None,
+    source: str | None = None,
+) -> SavedFlow:
+    """Validate a document and save it as the flow's next version.
+
+    Saving the same content as the current version adds no version, so applying
+    a folder of flow files twice is harmless.
+
+    Raises:
+        FlowDefinitionError: when the document does not validate.
+    """
+    flow = check_document(document, source)
+    current = flow_store.get_flow_version(conn, project_id, flow.flow_id)
+    if current is not None and dict(current.document) == dict(document):
+        return SavedFlow(current, changed=False)
+
+    version = flow_store.save_flow_version(
+        conn,
+        project_id,
+        flow.flow_id,
+        document=document,
+        name=flow.name,
+        description=flow.description,
+        note=note,
+        now_ms=now_ms(),
+    )
+    emit(
+        conn,
+        actor,
+        project_id,
+        AuditAction.FLOW_SAVED,
+        data={"flowId": flow.flow_id, "version": version.version},
+    )
+
+    return SavedFlow(version, changed=True)
+
+
+def require_flow(conn: Any, project_id: str, flow_id: str) -> FlowRecord:
+    """Return the flow's head, or raise FlowNotFound."""
+    record = flow_store.get_flow(conn, project_id, flow_id)
+    if record is None:
+        raise FlowNotFound(f"No flow has the id {flow_id!r} in this project.")
+    return record
+
+
+def delete_flow(conn: Any, actor: Actor, project_id: str, flow_id: str) -> None:
+    """Delete a flow and its versions (runs stay); write `FlowDeleted`."""
+    require_flow(conn, project_id, flow_id)
+    flow_store.delete_flow(conn, project_id, flow_id)
+    emit(conn, actor, project_id, AuditAction.FLOW_DELETED, data={"flowId": flow_id})
+
+
+def export_v1(conn: Any, project_id: str, flow_id: str) -> dict[str, Any]:
+    """Return the v1 export answer `{"flow", "screens"}` of the current version."""
+    record = require_flow(conn, project_id, flow_id)
+    version = flow_store.get_flow_version(conn, project_id, flow_id)
+    assert version is not None, "a flow head always has its current version"
+    answer = v2_to_v1(
+        version.document, version=record.current_version, modified_ms=record.modified_ms
+    )
+    answer["flow"]["disabled"] = record.disabled
+
+    return answer
+
+
+def export_v2(conn: Any, project_id: str, flow_id: str) -> dict[str, Any]:
+    """Return the current version's v2 document, with the head's disabled switch."""
+    record = require_flow(conn, project_id, flow_id)
+    version = flow_store.get_flow_version(conn, project_id, flow_id)
+    assert version is not None, "a flow head always has its current version"
+    document = dict(version.document)
+    document["metadata"] = {
+        **(document.get("metadata") or {}),
+        "disabled": record.disabled,
+    }
+
+    return document
+
+
+class PlanCache:
+    """Compiled plans by (project, flow, version), least recently used evicted."""
+
+    def __init__(self, size: int = PLAN_CACHE_SIZE) -> None:
+        self._size = size
+        self._plans: OrderedDict[tuple[str, str, int], Plan] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def plan_for_run(self, conn: Any, project_id: str, flow_id: str) -> Plan:
+        """Return the plan of the flow's current version, ready to run.
+
+        Raises:
+            FlowNotFound: when the project has no such flow.
+            FlowDisabled: when the flow is switched off.
+        """
+        record = require_flow(conn, project_id, flow_id)
+        if record.disabled:
+            raise FlowDisabled(
+                f"Flow {flow_id!r} is disabled: enable it before running it."
+            )
+
+        key = (project_id, flow_id, record.current_version)
+        with self._lock:
+            plan = self._plans.get(key)
+            if plan is not None:
+                self._plans.move_to_end(key)
+                return plan
+
+        version = flow_store.get_flow_version(
+            conn, project_id, flow_id, record.current_version
+        )
+        assert version is not None, "a flow head always has its current version"
+        plan = compile_plan(
+            parse_document(version.document), version.version, ACTION_IMPLEMENTATIONS
+        )
+        with self._lock:
+            self._plans[key] = plan
+            if len(self._plans) > self._size:
+                self._plans.popitem(last=False)
+        return plan

@@ -1,0 +1,152 @@
+"""Starting runs: build the context, run the plan, record the run and its trace.
+
+A run's store effects and its run record commit in one transaction, so a run that
+succeeded is recorded with all its effects and a run that failed leaves no effect
+behind: its changes roll back and the failed run is recorded on its own, with the
+trace up to the failing step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from idflow.clock import new_id, now_ms
+from idflow.engine.contract import RunInfo
+from idflow.engine.runner import RunOutcome, execute
+from idflow.errors import InvalidArgument, PayloadTooLarge, RunNotFound
+from idflow.redaction import redact
+from idflow.runtime import Runtime
+from idflow.store import runs as run_store
+from idflow.store.records import Run, RunStatus, RunTrigger
+
+logger = logging.getLogger(__name__)
+
+
+class _RollBack(Exception):
+    """Raised inside the run's transaction to undo a failed run's effects."""
+
+    def __init__(self, outcome: RunOutcome) -> None:
+        super().__init__("run failed")
+        self.outcome = outcome
+
+
+def start_run(
+    runtime: Runtime,
+    project_id: str,
+    flow_id: str,
+    inputs: Mapping[str, Any] | None,
+    trigger: RunTrigger,
+    *,
+    triggering_event: Mapping[str, Any] | None = None,
+) -> Run:
+    """Run a flow's current version to its end and record the run.
+
+    Args:
+        runtime: the process runtime.
+        project_id: the project.
+        flow_id: the flow to run.
+        inputs: the run's inputs, visible as `client.<key>`.
+        trigger: how the run was started.
+        triggering_event: the audit record that started it, if one did.
+
+    Returns:
+        The recorded run; its status says whether it completed or failed.
+
+    Raises:
+        FlowNotFound: the project has no such flow.
+        FlowDisabled: the flow is switched off.
+        InvalidArgument: the inputs are not an object.
+        PayloadTooLarge: the inputs are larger than the configured limit.
+    """
+    client = _check_inputs(runtime, inputs)
+    run_id = new_id("R")
+    started = now_ms()
+    try:
+        with runtime.store.begin() as conn:
+            plan = runtime.plans.plan_for_run(conn, project_id, flow_id)
+            info = RunInfo(project_id, run_id, flow_id, plan.version, started)
+            context: dict[str, Any] = {
+                "client": client,
+                "run": {
+                    "id": run_id,
+                    "flowId": flow_id,
+                    "version": plan.version,
+                    "startedTime": started,
+                },
+            }
+            if triggering_event is not None:
+                context["triggeringEvent"] = dict(triggering_event)
+            outcome = execute(
+                plan, info, context, conn=conn, limits=runtime.settings.run_limits
+            )
+            run = _run_record(info, trigger, client, outcome)
+            if not outcome.succeeded:
+                raise _RollBack(outcome)
+            run_store.insert_run(conn, run)
+    except _RollBack:
+        with runtime.store.begin() as conn:
+            run_store.insert_run(conn, run)
+        logger.info(
+            "Run %s of flow %s failed at task %s",
+            run_id,
+            flow_id,
+            run.error and run.error.get("taskId"),
+            extra={"event_name": "run_failed"},
+        )
+        return run
+
+    logger.debug(
+        "Run %s of flow %s completed",
+        run_id,
+        flow_id,
+        extra={"event_name": "run_finished"},
+    )
+    return run
+
+
+def get_run(runtime: Runtime, project_id: str, run_id: str) -> Run:
+    """Return a recorded run, or raise RunNotFound."""
+    with runtime.store.connect() as conn:
+        run = run_store.get_run(conn, project_id, run_id)
+    if run is None:
+        raise RunNotFound(f"No run has the id {run_id!r} in this project.")
+    return run
+
+
+def _check_inputs(runtime: Runtime, inputs: Mapping[str, Any] | None) -> dict[str, Any]:
+    if inputs is None:
+        return {}
+    if not isinstance(inputs, Mapping):
+        raise InvalidArgument(
+            f"The run input is {type(inputs).__name__}: expected an object of key/value pairs."
+        )
+    size = len(orjson.dumps(inputs, default=str))
+    limit = runtime.settings.max_input_bytes
+    if size > limit:
+        raise PayloadTooLarge(
+            f"The run input takes {size} bytes as JSON: at most {limit} are allowed."
+        )
+    return dict(inputs)
+
+
+def _run_record(
+    info: RunInfo, trigger: RunTrigger, client: dict[str, Any], outcome: RunOutcome
+) -> Run:
+    return Run(
+        project_id=info.project_id,
+        run_id=info.run_id,
+        flow_id=info.flow_id,
+        flow_version=info.flow_version,
+        trigger=trigger,
+        status=RunStatus.COMPLETED if outcome.succeeded else RunStatus.FAILED,
+        started_ms=info.started_ms,
+        inputs=redact(client),
+        outputs=redact(outcome.outputs) if outcome.outputs is not None else None,
+        error=outcome.error,
+        trace=tuple(outcome.trace),
+        finished_ms=now_ms(),
+    )

@@ -1,0 +1,150 @@
+"""Run queries: record a run as it starts, finish it, read and list runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
+
+from idflow.store.records import Run, RunStatus, RunTrigger
+from idflow.store.tables import runs
+
+_KEY = and_(
+    runs.c.project_id == bindparam("project_id"),
+    runs.c.run_id == bindparam("run_id"),
+)
+# UPDATE reserves bind names equal to column names for its SET clause.
+_UPDATE_KEY = and_(
+    runs.c.project_id == bindparam("match_project_id"),
+    runs.c.run_id == bindparam("match_run_id"),
+)
+
+_INSERT_RUN = insert(runs)
+_UPDATE_RUN = (
+    update(runs)
+    .where(_UPDATE_KEY)
+    .values(
+        status=bindparam("status"),
+        outputs=bindparam("outputs"),
+        error=bindparam("error"),
+        trace=bindparam("trace"),
+        finished_ms=bindparam("finished_ms"),
+    )
+)
+_GET_RUN = select(runs).where(_KEY)
+
+
+def insert_run(conn: Connection, run: Run) -> None:
+    """Store a new run, usually as it starts.
+
+    Args:
+        conn: the connection, inside the caller's transaction.
+        run: the run; its id must be new.
+    """
+    conn.execute(
+        _INSERT_RUN,
+        {
+            "run_id": run.run_id,
+            "project_id": run.project_id,
+            "flow_id": run.flow_id,
+            "flow_version": run.flow_version,
+            "trigger": run.trigger.value,
+            "status": run.status.value,
+            "inputs": dict(run.inputs),
+            "outputs": _optional_dict(run.outputs),
+            "error": _optional_dict(run.error),
+            "trace": [dict(step) for step in run.trace],
+            "started_ms": run.started_ms,
+            "finished_ms": run.finished_ms,
+            "triggering_event_id": run.triggering_event_id,
+        },
+    )
+
+
+def update_run(conn: Connection, run: Run) -> bool:
+    """Write a run's outcome: status, outputs, error, trace and finish time.
+
+    Args:
+        conn: the connection, inside the caller's transaction.
+        run: the run as it now stands; its other fields are not written.
+
+    Returns:
+        True when the run exists and was updated.
+    """
+    result = conn.execute(
+        _UPDATE_RUN,
+        {
+            "match_project_id": run.project_id,
+            "match_run_id": run.run_id,
+            "status": run.status.value,
+            "outputs": _optional_dict(run.outputs),
+            "error": _optional_dict(run.error),
+            "trace": [dict(step) for step in run.trace],
+            "finished_ms": run.finished_ms,
+        },
+    )
+    return result.rowcount > 0
+
+
+def get_run(conn: Connection, project_id: str, run_id: str) -> Run | None:
+    """Return the run with this id, or None when the project has none."""
+    row = conn.execute(_GET_RUN, {"project_id": project_id, "run_id": run_id}).first()
+    return None if row is None else _run_from_row(row)
+
+
+def list_runs(
+    conn: Connection,
+    project_id: str,
+    *,
+    flow_id: str | None = None,
+    status: RunStatus | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[Run]:
+    """Return one page of the project's runs, newest first.
+
+    Args:
+        conn: the connection.
+        project_id: the project.
+        flow_id: only runs of this flow, when given.
+        status: only runs in this status, when given.
+        limit: the most runs to return.
+        offset: how many matching runs to skip first.
+
+    Returns:
+        The runs, by start time then run id, both descending.
+    """
+    query = select(runs).where(runs.c.project_id == project_id)
+    if flow_id is not None:
+        query = query.where(runs.c.flow_id == flow_id)
+    if status is not None:
+        query = query.where(runs.c.status == status.value)
+    query = (
+        query.order_by(runs.c.started_ms.desc(), runs.c.run_id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+
+    return [_run_from_row(row) for row in conn.execute(query)]
+
+
+def _optional_dict(value: Any) -> dict[str, Any] | None:
+    return None if value is None else dict(value)
+
+
+def _run_from_row(row: Row[Any]) -> Run:
+    return Run(
+        project_id=row.project_id,
+        run_id=row.run_id,
+        flow_id=row.flow_id,
+        flow_version=row.flow_version,
+        trigger=RunTrigger(row.trigger),
+        status=RunStatus(row.status),
+        started_ms=row.started_ms,
+        inputs=row.inputs,
+        outputs=row.outputs,
+        error=row.error,
+        trace=tuple(row.trace),
+        finished_ms=row.finished_ms,
+        triggering_event_id=row.triggering_event_id,
+    )

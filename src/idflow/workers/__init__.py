@@ -1,0 +1,1 @@
+"""Workers: claim deliveries and start runs."""
