@@ -134,9 +134,7 @@ def pg_store(pg_server: PostgresServer, pg_template: str) -> Iterator[Store]:
     pg_server.drop_database(name)
 
 
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store(request: pytest.FixtureRequest) -> Store:
     fixture = "sqlite_file_store" if request.param == "sqlite" else "pg_store"
     result: Store = request.getfixturevalue(fixture)

@@ -213,9 +213,9 @@ def _branch_matches(
     now_ms: int,
     evaluated: list[dict[str, Any]],
 ) -> bool:
-    operands = []
+    operands: list[dict[str, Any]] = []
     evaluated.append({"branch": branch.name, "operands": operands})
-    results = []
+    results: list[bool] = []
     for atomic in branch.atomics:
         target = lookup_parts(context, atomic.target_parts)
         predicate, result = _compare(atomic, target, context, now_ms)

@@ -412,7 +412,7 @@ class _Reader:
                 else None
             )
             try:
-                policies.add(ErrorPolicy(value))
+                policies.add(ErrorPolicy(str(value)))
             except ValueError:
                 self.problem(
                     f"Unknown error handling {value!r}: expected 'automatic', 'ignore' or 'custom'.",

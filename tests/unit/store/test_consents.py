@@ -49,7 +49,7 @@ def test_list_consents_filters_by_user_and_app(
 def test_delete_consents_of_one_app_keeps_the_others(
     store: Store, granted: list[Consent]
 ) -> None:
-    c1, c2, c3, _ = granted
+    _, c2, c3, _ = granted
 
     with store.begin() as conn:
         deleted = consents.delete_consents(conn, "P1", user_id="U1", app_id="app-a")
