@@ -46,10 +46,15 @@ class Runtime:
             SchemaOutdated: for a PostgreSQL store with pending migrations.
         """
         store = Store.open(settings.database_url)
-        if store.dialect_name == "sqlite" and migrate_sqlite:
-            migrate.upgrade(store)
-        else:
-            migrate.check_schema(store)
+        try:
+            if store.dialect_name == "sqlite" and migrate_sqlite:
+                migrate.upgrade(store)
+            else:
+                migrate.check_schema(store)
+        except BaseException:
+            # A refused store must not keep its pooled connections open.
+            store.dispose()
+            raise
         return cls(store, settings)
 
     async def call_blocking(self, function: Callable[[], _T]) -> _T:
