@@ -37,3 +37,6 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Alembic narrates every check of the schema at INFO; idflow logs the
+    # migrations that change something itself (`schema_migrated`).
+    logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))

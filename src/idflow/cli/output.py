@@ -95,8 +95,11 @@ def _print_step(number: int, step: Mapping[str, Any]) -> None:
     outcome = step.get("outcome", "")
     if step.get("type") == "condition":
         outcome = f"-> {step.get('branch')}"
+    # The duration comes before the outcome: branch names vary in length, and
+    # a free-length column is only readable as the last one.
     click.echo(
-        f"  {number:>2}. {step.get('taskId', '')!s:<16} {kind!s:<22} {outcome!s:<24} {step.get('durationMs', 0):.2f} ms"
+        f"  {number:>2}. {step.get('taskId', '')!s:<16} {kind!s:<22} "
+        f"{step.get('durationMs', 0):>8.2f} ms  {outcome!s}"
     )
     for branch in step.get("branches", []):
         for operand in branch.get("operands", []):
@@ -104,9 +107,12 @@ def _print_step(number: int, step: Mapping[str, Any]) -> None:
                 "(missing)" if operand.get("missing") else compact(operand.get("value"))
             )
             verdict = "true" if operand.get("result") else "false"
+            predicate = operand.get("predicate")
+            # Unary operators (is-true, empty, ...) carry an empty predicate.
+            shown = "" if predicate in (None, "") else f" {compact(predicate)}"
             click.echo(
                 f"        {branch.get('branch')}: {operand.get('target')} = {value} "
-                f"{operand.get('operator')} {compact(operand.get('predicate'))} -> {verdict}"
+                f"{operand.get('operator')}{shown} -> {verdict}"
             )
     error = step.get("error")
     if error:
