@@ -115,7 +115,16 @@ class _Compiler:
             }
         for index, step in enumerate(steps):
             following = ids[index + 1] if index + 1 < len(ids) else None
-            tasks[str(step["id"])] = self.compile_step(step, following)
+            if ids[index] in tasks:
+                # Ids key the tasks, so a repeat would silently replace the
+                # earlier step and the flow could still validate.
+                self.problem(
+                    f"Step id {ids[index]!r} is used twice: expected every step to have its own id.",
+                    ids[index],
+                    "id",
+                )
+                continue
+            tasks[ids[index]] = self.compile_step(step, following)
 
         metadata: dict[str, Any] = {
             "name": data.get("name") or flow_id,
@@ -371,11 +380,57 @@ def _infer_type(value: Any) -> str:
     return "string"
 
 
+class _CoreSchemaLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 core-schema booleans and numbers.
+
+    PyYAML follows YAML 1.1, where `NO`, `on` and `yes` are booleans, `010` is
+    octal and `1:30` is 90; in a condition such as `client.country equal NO`
+    they are text, so only `true`/`false` and plain decimal numbers convert.
+    """
+
+
+_YAML_BOOL, _YAML_INT, _YAML_FLOAT = (
+    f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float")
+)
+_CoreSchemaLoader.yaml_implicit_resolvers = {
+    first: [
+        (tag, pattern)
+        for tag, pattern in resolvers
+        if tag not in (_YAML_BOOL, _YAML_INT, _YAML_FLOAT)
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_CoreSchemaLoader.add_implicit_resolver(
+    _YAML_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_CoreSchemaLoader.add_implicit_resolver(
+    _YAML_INT, re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789")
+)
+_CoreSchemaLoader.add_implicit_resolver(
+    _YAML_FLOAT,
+    re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][-+]?[0-9]+)?$"),
+    list("-+.0123456789"),
+)
+
+
+def _core_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    return int(loader.construct_scalar(node))
+
+
+def _core_float(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> float:
+    return float(loader.construct_scalar(node))
+
+
+# SafeLoader's constructors read `010` as octal; the core schema reads decimal.
+_CoreSchemaLoader.add_constructor(_YAML_INT, _core_int)
+_CoreSchemaLoader.add_constructor(_YAML_FLOAT, _core_float)
+
+
 def _scalar(text: str) -> Any:
-    """Read the value part of a text condition as YAML reads a plain scalar."""
+    """Read the value part of a text condition as YAML 1.2 reads a plain scalar."""
     stripped = text.strip()
     try:
-        value = yaml.safe_load(stripped)
+        value = yaml.load(stripped, Loader=_CoreSchemaLoader)
     except yaml.YAMLError:
         return stripped
     return value if isinstance(value, (str, int, float, bool, list)) else stripped

@@ -29,10 +29,20 @@ def decode_text(text: str, source: str) -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise_problems(
-            [Problem(f"Not valid YAML: {exc}".rstrip(".") + ".", source)], repr(source)
-        )
+        raise_problems([Problem(_yaml_message(exc), source)], repr(source))
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _yaml_message(exc: yaml.YAMLError) -> str:
+    # PyYAML's own text spans several lines and calls the file "<unicode string>";
+    # the problem already names the file, so say where and what in one sentence.
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or not problem:
+        return f"Not valid YAML: {exc}".rstrip(".") + "."
+    return (
+        f"Not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}."
+    )
 
 
 def document_from_data(data: Any, source: str) -> dict[str, Any]:
