@@ -10,21 +10,26 @@
 | IDFLOW_MAX_OUTPUT_BYTES | 65536 | largest End output, as JSON |
 | IDFLOW_MAX_BODY_BYTES | 1048576 | largest HTTP request body |
 | IDFLOW_LOG_LEVEL | INFO | root log level |
+
+Connector settings (secret keys, outbound allowlist, caps) are read by
+`idflow.connectors.config`, whose docstring lists them.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
+from idflow.connectors.config import ConnectorSettings
 from idflow.engine.runner import RunLimits
 from idflow.errors import ConfigurationError
 
 DEFAULT_DATABASE_URL = "sqlite:///var/idflow.db"
 
 _N = TypeVar("_N", int, float)
+_KIND_NAMES = {int: "a whole number", float: "a number"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,7 @@ class Settings:
     max_output_bytes: int = 64 * 1024
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
+    connectors: ConnectorSettings = field(default_factory=ConnectorSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -61,6 +67,7 @@ class Settings:
             max_output_bytes=_number(source, "IDFLOW_MAX_OUTPUT_BYTES", 64 * 1024, int),
             max_body_bytes=_number(source, "IDFLOW_MAX_BODY_BYTES", 1024 * 1024, int),
             log_level=(source.get("IDFLOW_LOG_LEVEL") or "INFO").upper(),
+            connectors=ConnectorSettings.from_env(source),
         )
 
     @property
@@ -81,7 +88,7 @@ def _number(env: Mapping[str, str], name: str, default: _N, kind: type[_N]) -> _
         value = kind(raw)
     except ValueError:
         raise ConfigurationError(
-            f"{name} is {raw!r}: expected a {kind.__name__}."
+            f"{name} is {raw!r}: expected {_KIND_NAMES[kind]}."
         ) from None
     if value <= 0:
         raise ConfigurationError(f"{name} is {raw!r}: expected a positive number.")

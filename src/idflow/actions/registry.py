@@ -6,7 +6,7 @@ must have an entry here; a unit test holds the two together.
 
 from __future__ import annotations
 
-from idflow.actions import audit, consents, tenants, users
+from idflow.actions import audit, connectors, consents, tenants, users
 from idflow.engine.contract import ActionFn
 
 ACTION_IMPLEMENTATIONS: dict[str, ActionFn] = {
@@ -25,4 +25,9 @@ ACTION_IMPLEMENTATIONS: dict[str, ActionFn] = {
     "consent-grant": consents.grant_consent,
     "consent-revoke": consents.revoke_consent,
     "audit-generate-event": audit.generate_event,
+    "http-connector": connectors.call_http,
+    "email-connector": connectors.send_email,
+    "slack-connector": connectors.post_slack,
+    "teams-connector": connectors.post_teams,
+    "sql-connector": connectors.query_sql,
 }

@@ -21,6 +21,12 @@ def load_tenant(call: ActionCall) -> ActionResult:
     return ActionResult(tenants.tenant_to_wire(tenant), {"tenantId": tenant.tenant_id})
 
 
+def _wire_name(attribute: str) -> str:
+    # The trace names fields as the arguments and the SDKs do: camelCase.
+    head, *rest = attribute.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
 def update_tenant(call: ActionCall) -> ActionResult:
     """`tenant-update`: change name, domains or (merged) custom attributes."""
     tenant = _tenant(call)
@@ -40,5 +46,5 @@ def update_tenant(call: ActionCall) -> ActionResult:
     )
     return ActionResult(
         tenants.tenant_to_wire(updated),
-        {"tenantId": tenant.tenant_id, "changed": sorted(changes)},
+        {"tenantId": tenant.tenant_id, "changed": sorted(map(_wire_name, changes))},
     )

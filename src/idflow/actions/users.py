@@ -70,15 +70,19 @@ def update_user(call: ActionCall) -> ActionResult:
     """`user-update`: change the given fields; custom attributes are merged."""
     user = _target(call)
     changes: dict[str, object] = {}
+    # The trace names fields by their wire names, as the arguments do.
+    changed: list[str] = []
     for argument, attribute in _UPDATABLE.items():
         value = arguments.text(call, argument)
         if value is not None:
             changes[attribute] = value
+            changed.append(argument)
     custom = arguments.mapping(call, "customAttributes")
     if custom is not None:
         changes["custom_attributes"] = {**user.custom_attributes, **custom}
+        changed.append("customAttributes")
     updated = users.change_user(call.conn, Actor.for_run(call.run), user, **changes)
-    return _result(call, updated, changed=sorted(changes))
+    return _result(call, updated, changed=sorted(changed))
 
 
 def delete_user(call: ActionCall) -> ActionResult:

@@ -17,13 +17,11 @@ from idflow.cli.root import (
     handled_errors,
     pass_state,
 )
-from idflow.clock import now_ms
 from idflow.errors import FlowDefinitionError
 from idflow.flows.files import load_flow_file
 from idflow.services import flows as flow_service
 from idflow.services import runs as run_service
 from idflow.services.audit import CLI_ACTOR
-from idflow.store import flows as flow_store
 from idflow.store.records import RunStatus, RunTrigger
 
 
@@ -103,7 +101,9 @@ def apply(
             saved = [
                 (
                     path,
-                    flow_service.save_flow(
+                    # A file says whether its flow is switched off, as an
+                    # export does, so applying it takes that switch too.
+                    flow_service.import_flow(
                         conn,
                         CLI_ACTOR,
                         chosen.project_id,
@@ -142,7 +142,7 @@ def list_flows(state: CliState, json_output: bool) -> None:
     with handled_errors(json_output):
         chosen = state.project()
         with state.open().store.connect() as conn:
-            found = flow_store.list_flows(conn, chosen.project_id)
+            found = flow_service.list_flows(conn, chosen.project_id)
     if json_output:
         print_json(
             [
@@ -266,9 +266,8 @@ def _set_disabled(state: CliState, flow_id: str, *, disabled: bool) -> None:
     with handled_errors():
         chosen = state.project()
         with state.open().store.begin() as conn:
-            flow_service.require_flow(conn, chosen.project_id, flow_id)
-            flow_store.set_flow_disabled(
-                conn, chosen.project_id, flow_id, disabled, now_ms()
+            flow_service.set_flow_disabled(
+                conn, CLI_ACTOR, chosen.project_id, flow_id, disabled
             )
     click.echo(f"Flow {flow_id} {'disabled' if disabled else 'enabled'}.")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from idflow.flows.catalogue import ACTIONS, ActionSpec
+from idflow.flows.catalogue import ACTIONS, ActionSpec, ArgumentKind
 from idflow.flows.model import (
     ELSE,
     END_ACTION,
@@ -92,6 +92,17 @@ class _Checker:
                 f"startTask names {declared!r}, which is not a task of this flow.",
                 field="contents.startTask",
             )
+        elif (
+            declared is not None
+            and self.flow.first_task_id is not None
+            and declared != self.flow.first_task_id
+        ):
+            # Descope keeps the two in step; a mismatch means a hand edit went
+            # wrong, and the run would follow the start task's edge regardless.
+            self.problem(
+                f"startTask names {declared!r} but the start task leads to {self.flow.first_task_id!r}: expected both to name the first task.",
+                field="contents.startTask",
+            )
 
     def check_edges_exist(self, task: Task) -> None:
         for index, rule in enumerate(task.rules):
@@ -141,9 +152,16 @@ class _Checker:
                     f"arguments.{name}",
                 )
         for argument in spec.arguments:
-            if argument.required and _is_blank(task.arguments.get(argument.name)):
+            value = task.arguments.get(argument.name)
+            if argument.kind is ArgumentKind.SQL and "{{" in str(value or ""):
                 self.problem(
-                    f"Action {spec.action_id!r} needs argument {argument.name!r} ({argument.description})",
+                    f"Argument {argument.name!r} is SQL and may not hold templates: put values in 'parameters' and name them as :name.",
+                    task.id,
+                    f"arguments.{argument.name}",
+                )
+            if argument.required and _is_blank(value):
+                self.problem(
+                    f"Action {spec.action_id!r} needs argument {argument.name!r}: {argument.description}",
                     task.id,
                     f"arguments.{argument.name}",
                 )

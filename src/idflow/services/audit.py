@@ -31,9 +31,14 @@ class AuditAction(StrEnum):
     CONSENT_REVOKED = "ConsentRevoked"
     FLOW_SAVED = "FlowSaved"
     FLOW_DELETED = "FlowDeleted"
+    FLOW_MODIFIED = "FlowModified"
     PROJECT_CREATED = "ProjectCreated"
     MANAGEMENT_KEY_CREATED = "ManagementKeyCreated"
     MANAGEMENT_KEY_REVOKED = "ManagementKeyRevoked"
+    CONNECTOR_CREATED = "ConnectorCreated"
+    CONNECTOR_MODIFIED = "ConnectorModified"
+    CONNECTOR_DELETED = "ConnectorDeleted"
+    CONNECTOR_SECRETS_REKEYED = "ConnectorSecretsRekeyed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,3 +151,35 @@ def _record(
     audit_store.record_event(conn, event)
 
     return event
+
+
+def search_audit(
+    conn: Any, project_id: str, query: audit_store.AuditQuery
+) -> tuple[list[AuditEvent], int]:
+    """Return one page of the project's audit events matching a query, and the total."""
+    return audit_store.search_audit(conn, project_id, query)
+
+
+def audit_to_wire(event: AuditEvent) -> dict[str, Any]:
+    """Render an audit event as Descope's search answers it.
+
+    `occurred` is epoch milliseconds as a decimal string: Go parses only strings,
+    Python and Node accept either. Absent values are empty strings, as the SDKs
+    default them, and `id` is the event id the descope-js widget reads.
+    """
+    return {
+        "id": event.event_id,
+        "projectId": event.project_id,
+        "userId": event.user_id or "",
+        "action": event.action,
+        "type": str(event.type),
+        "actorId": event.actor_id,
+        "occurred": str(event.occurred_ms),
+        "device": event.device or "",
+        "method": event.method or "",
+        "geo": event.geo or "",
+        "remoteAddress": event.remote_address or "",
+        "externalIds": list(event.external_ids),
+        "tenants": list(event.tenants),
+        "data": dict(event.data),
+    }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,6 +135,77 @@ def export_v2(conn: Any, project_id: str, flow_id: str) -> dict[str, Any]:
     }
 
     return document
+
+
+def list_flows(conn: Any, project_id: str) -> list[FlowRecord]:
+    """Return the heads of every flow in the project, by flow id."""
+    return flow_store.list_flows(conn, project_id)
+
+
+def import_flow(
+    conn: Any,
+    actor: Actor,
+    project_id: str,
+    document: Mapping[str, Any],
+    *,
+    note: str | None = None,
+    source: str | None = None,
+) -> SavedFlow:
+    """Save an imported document and take its `metadata.disabled` switch.
+
+    A Descope export carries the flow's switch inside its metadata, while idflow
+    keeps it on the flow's head; taking it on import makes a disabled flow stay
+    disabled and export back as it came.
+
+    Raises:
+        FlowDefinitionError: when the document does not validate.
+    """
+    saved = save_flow(conn, actor, project_id, document, note=note, source=source)
+    disabled = (document.get("metadata") or {}).get("disabled") is True
+    set_flow_disabled(conn, actor, project_id, saved.version.flow_id, disabled)
+
+    return saved
+
+
+def set_flow_disabled(
+    conn: Any, actor: Actor, project_id: str, flow_id: str, disabled: bool
+) -> bool:
+    """Switch a flow off or back on without a new version; write `FlowModified`.
+
+    Returns:
+        False when the flow was already in that state, and nothing was written.
+
+    Raises:
+        FlowNotFound: when the project has no such flow.
+    """
+    record = require_flow(conn, project_id, flow_id)
+    if record.disabled == disabled:
+        return False
+    flow_store.set_flow_disabled(conn, project_id, flow_id, disabled, now_ms())
+    emit(
+        conn,
+        actor,
+        project_id,
+        AuditAction.FLOW_MODIFIED,
+        data={"flowId": flow_id, "disabled": disabled},
+    )
+
+    return True
+
+
+def delete_flows(
+    conn: Any, actor: Actor, project_id: str, flow_ids: Iterable[str]
+) -> None:
+    """Delete several flows, all or none.
+
+    Raises:
+        FlowNotFound: naming the first id with no flow; nothing is deleted.
+    """
+    distinct = list(dict.fromkeys(flow_ids))
+    for flow_id in distinct:
+        require_flow(conn, project_id, flow_id)
+    for flow_id in distinct:
+        delete_flow(conn, actor, project_id, flow_id)
 
 
 class PlanCache:

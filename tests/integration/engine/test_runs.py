@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from idflow.errors import FlowDisabled
 from idflow.flows.authoring import compile_authoring
 from idflow.runtime import Runtime
 from idflow.services import flows as flow_service
@@ -235,3 +236,32 @@ def test_recorded_runs_list_newest_first_and_filter_by_status(
 
     assert [r.run_id for r in listed] == [good.run_id, bad.run_id]
     assert [r.run_id for r in failed] == [bad.run_id]
+
+
+def test_switching_a_flow_off_stops_its_runs_without_a_new_version(
+    runtime: Runtime, project_id: str, save_flow: SaveFlow
+) -> None:
+    save_flow({"id": "answer", "steps": [{"id": "end", "end": {"v": "one"}}]})
+
+    with runtime.store.begin() as conn:
+        assert flow_service.set_flow_disabled(
+            conn, CLI_ACTOR, project_id, "answer", True
+        )
+        assert not flow_service.set_flow_disabled(
+            conn, CLI_ACTOR, project_id, "answer", True
+        )
+    with pytest.raises(FlowDisabled):
+        start_run(runtime, project_id, "answer", {}, RunTrigger.API)
+    with runtime.store.begin() as conn:
+        flow_service.set_flow_disabled(conn, CLI_ACTOR, project_id, "answer", False)
+    run = start_run(runtime, project_id, "answer", {}, RunTrigger.API)
+
+    assert (run.flow_version, run.outputs) == (1, {"v": "one"})
+    with runtime.store.connect() as conn:
+        events, _ = audit_store.search_events(
+            conn, project_id, actions=["FlowModified"]
+        )
+    assert [e.data for e in reversed(events)] == [
+        {"flowId": "answer", "disabled": True},
+        {"flowId": "answer", "disabled": False},
+    ]

@@ -119,7 +119,7 @@ def test_tenant_update_changes_fields_and_writes_tenant_modified(
     assert (event.actor_id, event.run_id) == ("flow:test-tenant-update", run.run_id)
     assert run.trace[0]["detail"] == {
         "tenantId": acme.tenant_id,
-        "changed": ["custom_attributes", "name", "self_provisioning_domains"],
+        "changed": ["customAttributes", "name", "selfProvisioningDomains"],
     }
 
 

@@ -260,7 +260,7 @@ def test_user_update_changes_the_given_fields_and_merges_custom_attributes(
     }
     assert run.trace[0]["detail"] == {
         "userId": ada.user_id,
-        "changed": ["custom_attributes", "email", "family_name", "name"],
+        "changed": ["customAttributes", "email", "familyName", "name"],
     }
 
 

@@ -103,7 +103,7 @@ def test_a_missing_required_argument_names_it_and_says_what_it_is() -> None:
         "arguments.loginId",
     )
     assert problem.message == (
-        "Action 'user-load' needs argument 'loginId' (A login id or a user id.)"
+        "Action 'user-load' needs argument 'loginId': A login id or a user id."
     )
 
 
