@@ -304,6 +304,21 @@ def test_a_start_task_naming_a_missing_task_is_refused() -> None:
     assert problem.message == "startTask names '9', which is not a task of this flow."
 
 
+def test_a_start_task_disagreeing_with_the_start_edge_is_refused() -> None:
+    raw = lockout_document()
+    first = raw["contents"]["startTask"]
+    other = next(t for t in tasks_of(raw) if t not in ("start", first))
+    raw["contents"]["startTask"] = other
+
+    problem = only_problem(raw)
+
+    assert (problem.task_id, problem.field) == (None, "contents.startTask")
+    assert problem.message == (
+        f"startTask names {other!r} but the start task leads to {first!r}: "
+        "expected both to name the first task."
+    )
+
+
 def test_an_end_task_with_an_edge_is_refused() -> None:
     raw = lockout_document()
     tasks_of(raw)["0"]["next"] = {
