@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint format bench clean
+.PHONY: help install run test test-fast lint format openapi bench clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ lint: install ## Check formatting, lint rules and types.
 format: install ## Format and fix what ruff can.
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
+
+openapi: install ## Regenerate docs/openapi.json from the route table (a test holds it to the served one).
+	$(BIN)/python -m idflow.api.openapi docs/openapi.json
 
 bench: install ## Measure runs per second; results go to bench/RESULTS.md by hand.
 	$(BIN)/python bench/engine_runs.py

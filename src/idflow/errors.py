@@ -14,9 +14,13 @@ lookup table::
     ├── ConditionError                a condition operator or predicate is unusable
     ├── ConversionError               an End output does not fit its declared type
     ├── ContextError                  a value cannot be written at a context path
+    ├── ConnectorError        E123001     a connector call failed; the step's code
+    │   ├── OutboundRefused   E123003     the destination address is not allowed
+    │   └── ConnectorTimedOut E123004     the call took longer than its timeout
     └── ApiError                      anything answered over the wire
         ├── BadRequest                E011001 400  malformed JSON or body
         │   └── InvalidArgument       E011003 400  a field has the wrong value or type
+        │       └── FlowInvalid       E102106 400  an imported flow does not validate
         ├── Unauthorized              E011101 401  bearer missing, malformed or wrong
         ├── Forbidden                 E011102 403  the key may not make this call
         ├── NotFound                  E011104 404  generic missing entity
@@ -24,11 +28,15 @@ lookup table::
         │   ├── UserNotFound          E112102 404
         │   ├── TenantNotFound        E114102 404
         │   ├── ProjectNotFound       E011105 404
+        │   ├── KeyNotFound           E011106 404  no live management key with this id
+        │   ├── ConnectorNotFound     E123101 404
         │   └── RunNotFound           E102104 404
         ├── FlowDisabled              E102105 409  the flow is switched off
         ├── Conflict                  E011109 409
         │   ├── UserAlreadyExists     E062107 409
-        │   └── TenantAlreadyExists   E114107 409
+        │   ├── TenantAlreadyExists   E114107 409
+        │   ├── ConnectorExists       E123107 409
+        │   └── LastFullKey           E011110 409  revoking it would lock the API out
         ├── PayloadTooLarge           E011113 413
         ├── RateLimited               E130429 429
         └── RunFailed                 E102001 400  a flow run ended in failure
@@ -93,6 +101,28 @@ class ContextError(IdflowError):
     """A value cannot be written at a dotted path of the flow context."""
 
 
+class ConnectorError(IdflowError):
+    """A connector call failed: unreachable, refused, or answered with an error.
+
+    Raised by connector steps; the class's `error_code` becomes the step's code,
+    and the message never holds a secret or a request or response body.
+    """
+
+    error_code: ClassVar[str] = "E123001"
+
+
+class OutboundRefused(ConnectorError):
+    """The destination is a loopback, private, link-local or metadata address."""
+
+    error_code: ClassVar[str] = "E123003"
+
+
+class ConnectorTimedOut(ConnectorError):
+    """The connector call took longer than its timeout."""
+
+    error_code: ClassVar[str] = "E123004"
+
+
 class ApiError(IdflowError):
     """An error answered to a management API caller with a Descope-style body."""
 
@@ -100,7 +130,7 @@ class ApiError(IdflowError):
     status: ClassVar[int] = 400
     description: ClassVar[str] = "Bad request"
 
-    def to_body(self) -> dict[str, str]:
+    def to_body(self) -> dict[str, Any]:
         """Render the Descope error body: code, generic description, detail."""
         return {
             "errorCode": self.error_code,
@@ -119,6 +149,26 @@ class InvalidArgument(BadRequest):
     """A request field is missing or has a value of the wrong kind."""
 
     error_code, status, description = "E011003", 400, "Request is invalid"
+
+
+class FlowInvalid(InvalidArgument):
+    """An imported flow document does not validate; nothing was saved.
+
+    Attributes:
+        problems: every problem found, each with `to_dict()`.
+    """
+
+    error_code, description = "E102106", "Flow definition is invalid"
+
+    def __init__(self, message: str, problems: tuple[Any, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+    def to_body(self) -> dict[str, Any]:
+        """Render the error body plus `problems`, one entry per problem found."""
+        body: dict[str, Any] = dict(super().to_body())
+        body["problems"] = [problem.to_dict() for problem in self.problems]
+        return body
 
 
 class Unauthorized(ApiError):
@@ -163,10 +213,22 @@ class ProjectNotFound(NotFound):
     error_code, description = "E011105", "Project not found"
 
 
+class KeyNotFound(NotFound):
+    """No live management key with this id exists in the project."""
+
+    error_code, description = "E011106", "Management key not found"
+
+
 class RunNotFound(NotFound):
     """No run or execution with this id exists in the project."""
 
     error_code, description = "E102104", "Execution not found"
+
+
+class ConnectorNotFound(NotFound):
+    """No connector with this name exists in the project."""
+
+    error_code, description = "E123101", "Connector not found"
 
 
 class FlowDisabled(ApiError):
@@ -191,6 +253,18 @@ class TenantAlreadyExists(Conflict):
     """A tenant with this id already exists in the project."""
 
     error_code, description = "E114107", "Tenant already exists"
+
+
+class LastFullKey(Conflict):
+    """The key is the project's last live full key; revoking it would lock the API out."""
+
+    error_code, description = "E011110", "Last full management key"
+
+
+class ConnectorExists(Conflict):
+    """A connector with this name already exists in the project."""
+
+    error_code, description = "E123107", "Connector already exists"
 
 
 class PayloadTooLarge(ApiError):

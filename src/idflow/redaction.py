@@ -9,13 +9,17 @@ when it is ``key`` itself or ends in ``Key``, ``_key`` or ``-key``
 ``tokenExpiry`` are redacted too, and ``key`` is redacted wherever it appears,
 End outputs included. Values are never inspected, only the keys above them.
 
+Where the secret values themselves are known (a connector's decrypted secrets),
+`scrub_values` also hides them wherever they occur inside text, such as an
+error message that quotes a URL or a server's answer echoing a token.
+
 This module touches nothing but the values it is handed.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 REDACTED: Final = "[redacted]"
@@ -77,4 +81,43 @@ def redact(value: Any) -> Any:
         }
     if isinstance(value, list | tuple):
         return [redact(item) for item in value]
+    return value
+
+
+# Shorter values are not scrubbed: they would match ordinary text.
+MIN_SCRUBBED_LENGTH = 4
+
+
+def scrub_values(value: Any, secrets: Iterable[str]) -> Any:
+    """Return a copy of a value with every known secret replaced inside its text.
+
+    Args:
+        value: JSON-like data, or a string, such as a message or a trace entry.
+        secrets: the secret values to hide; those shorter than
+            `MIN_SCRUBBED_LENGTH` are skipped.
+
+    Returns:
+        The copy, containers rebuilt as `redact` rebuilds them, with `REDACTED`
+        in place of each occurrence of a secret in any string, keys included.
+    """
+    needles = sorted(
+        {s for s in secrets if isinstance(s, str) and len(s) >= MIN_SCRUBBED_LENGTH},
+        key=len,
+        reverse=True,
+    )
+    if not needles:
+        return value
+    return _scrub(value, needles)
+
+
+def _scrub(value: Any, needles: list[str]) -> Any:
+    if isinstance(value, str):
+        for needle in needles:
+            if needle in value:
+                value = value.replace(needle, REDACTED)
+        return value
+    if isinstance(value, Mapping):
+        return {_scrub(k, needles): _scrub(v, needles) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(item, needles) for item in value]
     return value

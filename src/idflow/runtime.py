@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from idflow.connectors.runtime import ConnectorRuntime
 from idflow.services.flows import PlanCache
 from idflow.settings import Settings
 from idflow.store import migrate
@@ -33,6 +34,10 @@ class Runtime:
     settings: Settings
     plans: PlanCache = field(default_factory=PlanCache)
     executor: ThreadPoolExecutor | None = None
+    connectors: ConnectorRuntime = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.connectors = ConnectorRuntime(self.settings.connectors)
 
     @classmethod
     def open(cls, settings: Settings, *, migrate_sqlite: bool = True) -> Runtime:
@@ -68,6 +73,7 @@ class Runtime:
 
     def close(self) -> None:
         """Stop the store threads and release the store's connections."""
+        self.connectors.close()
         if self.executor is not None:
             self.executor.shutdown(wait=True)
             self.executor = None

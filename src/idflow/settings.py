@@ -10,6 +10,8 @@
 | IDFLOW_MAX_OUTPUT_BYTES | 65536 | largest End output, as JSON |
 | IDFLOW_MAX_BODY_BYTES | 1048576 | largest HTTP request body |
 | IDFLOW_LOG_LEVEL | INFO | root log level |
+| IDFLOW_RATE_LIMITS | self-hosted | rate limit profile: off, self-hosted or descope |
+| IDFLOW_RATE_LIMIT_OVERRIDES | - | families set apart: `flow-run=100/10s,audit-search=off` |
 
 Connector settings (secret keys, outbound allowlist, caps) are read by
 `idflow.connectors.config`, whose docstring lists them.
@@ -22,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from idflow.api.rate_limits import RateLimitPolicy
 from idflow.connectors.config import ConnectorSettings
 from idflow.engine.runner import RunLimits
 from idflow.errors import ConfigurationError
@@ -45,6 +48,7 @@ class Settings:
     max_output_bytes: int = 64 * 1024
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
+    rate_limits: RateLimitPolicy = field(default_factory=RateLimitPolicy)
     connectors: ConnectorSettings = field(default_factory=ConnectorSettings)
 
     @classmethod
@@ -67,6 +71,10 @@ class Settings:
             max_output_bytes=_number(source, "IDFLOW_MAX_OUTPUT_BYTES", 64 * 1024, int),
             max_body_bytes=_number(source, "IDFLOW_MAX_BODY_BYTES", 1024 * 1024, int),
             log_level=(source.get("IDFLOW_LOG_LEVEL") or "INFO").upper(),
+            rate_limits=RateLimitPolicy.parse(
+                source.get("IDFLOW_RATE_LIMITS"),
+                source.get("IDFLOW_RATE_LIMIT_OVERRIDES"),
+            ),
             connectors=ConnectorSettings.from_env(source),
         )
 

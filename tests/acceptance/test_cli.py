@@ -82,7 +82,9 @@ def test_disable_walkthrough_runs_and_prints_exactly_the_api_body(
         "--json",
     )
 
-    assert _json(result) == {"output": {"userId": user["user"]["userId"], "status": "disabled"}}
+    assert _json(result) == {
+        "output": {"userId": user["user"]["userId"], "status": "disabled"}
+    }
     assert "disabled" in cli("user", "get", "ada@example.com").stdout
 
 
@@ -169,9 +171,7 @@ def test_apply_rejects_an_invalid_flow_and_keeps_the_stored_version(
     flows = _json(cli("flow", "list", "--json"))
 
     assert result.returncode == 2
-    assert [(f["id"], f["version"]) for f in flows] == [
-        ("disable-inactive-user", 1)
-    ]
+    assert [(f["id"], f["version"]) for f in flows] == [("disable-inactive-user", 1)]
 
 
 def test_export_then_apply_round_trips_without_a_new_version(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,7 +18,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from idflow.api import flows
+from idflow.api import (
+    audit,
+    connectors,
+    flows,
+    keys,
+    openapi,
+    tenants,
+    user_updates,
+    users,
+)
 from idflow.api.context import ApiContext
 from idflow.api.responses import JsonResponse, error_response, internal_error_response
 from idflow.clock import new_id
@@ -60,15 +70,87 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return internal_error_response(request_id)
 
 
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _post(path: str, endpoint: Endpoint) -> Route:
+    return Route(path, endpoint, methods=["POST"])
+
+
+def _get(path: str, endpoint: Endpoint) -> Route:
+    return Route(path, endpoint, methods=["GET"])
+
+
+def _patch(path: str, endpoint: Endpoint) -> Route:
+    return Route(path, endpoint, methods=["PATCH"])
+
+
+# Every path of the API, grouped by family; docs/api.md lists each with its body.
+ROUTES = [
+    # Flows.
+    _post("/v1/mgmt/flow/run", flows.run_flow),
+    _post("/v1/mgmt/flow/list", flows.list_flows),
+    _post("/v1/mgmt/flow/delete", flows.delete_flows),
+    _post("/v1/mgmt/flow/export", flows.export_flow_v1),
+    _post("/v1/mgmt/flow/import", flows.import_flow_v1),
+    _post("/v2/mgmt/flow/export", flows.export_flow_v2),
+    _post("/v2/mgmt/flow/import", flows.import_flow_v2),
+    # Users.
+    _post("/v1/mgmt/user/create", users.create_user),
+    _post("/v1/mgmt/user/create/test", users.create_test_user),
+    _post("/v1/mgmt/user/create/batch", users.create_users),
+    _post("/v1/mgmt/user/update", users.update_user),
+    _patch("/v1/mgmt/user/patch", users.patch_user),
+    _patch("/v1/mgmt/user/patch/batch", users.patch_users),
+    _get("/v1/mgmt/user", users.load_user),
+    _post("/v1/mgmt/users/load", users.load_users),
+    _post("/v2/mgmt/user/search", users.search_users),
+    _post("/v2/mgmt/user/search/test", users.search_test_users),
+    _post("/v1/mgmt/user/delete", users.delete_user),
+    _post("/v1/mgmt/user/delete/batch", users.delete_users),
+    Route("/v1/mgmt/user/test/delete/all", users.delete_test_users, methods=["DELETE"]),
+    _post("/v1/mgmt/user/logout", users.logout_user),
+    _post("/v1/mgmt/user/update/status", user_updates.update_status),
+    _post("/v1/mgmt/user/update/loginid", user_updates.update_login_id),
+    _post("/v1/mgmt/user/update/email", user_updates.update_email),
+    _post("/v1/mgmt/user/update/phone", user_updates.update_phone),
+    _post("/v1/mgmt/user/update/name", user_updates.update_name),
+    _post("/v1/mgmt/user/update/picture", user_updates.update_picture),
+    _post("/v1/mgmt/user/update/customAttribute", user_updates.update_custom_attribute),
+    _post("/v1/mgmt/user/update/role/set", user_updates.set_roles),
+    # Descope moved role/add to v2 while set and remove stayed on v1.
+    _post("/v2/mgmt/user/update/role/add", user_updates.add_roles),
+    _post("/v1/mgmt/user/update/role/remove", user_updates.remove_roles),
+    _post("/v1/mgmt/user/update/tenant/add", user_updates.add_tenant),
+    _post("/v1/mgmt/user/update/tenant/remove", user_updates.remove_tenant),
+    # Tenants.
+    _post("/v1/mgmt/tenant/create", tenants.create_tenant),
+    _post("/v1/mgmt/tenant/update", tenants.update_tenant),
+    _patch("/v1/mgmt/tenant/patch", tenants.patch_tenant),
+    _post("/v1/mgmt/tenant/delete", tenants.delete_tenant),
+    _get("/v1/mgmt/tenant", tenants.load_tenant),
+    _get("/v1/mgmt/tenant/all", tenants.load_all_tenants),
+    _post("/v1/mgmt/tenant/search", tenants.search_tenants),
+    # Audit.
+    _post("/v1/mgmt/audit/search", audit.search_audit),
+    _post("/v1/mgmt/audit/event", audit.create_event),
+    # idflow's own key administration.
+    _post("/v1/mgmt/idflow/key/create", keys.create_key),
+    _get("/v1/mgmt/idflow/key/all", keys.list_keys),
+    _post("/v1/mgmt/idflow/key/revoke", keys.revoke_key),
+    # idflow's own connector administration.
+    *connectors.ROUTES,
+    # Process.
+    _get("/v1/mgmt/license", license_info),
+    _get("/health", health),
+    _get("/openapi.json", openapi.openapi_document),
+]
+
+
 def create_app(runtime: Runtime) -> Starlette:
     """Build the ASGI application serving the management API on a runtime."""
-    routes = [
-        Route("/v1/mgmt/flow/run", flows.run_flow, methods=["POST"]),
-        Route("/v1/mgmt/license", license_info, methods=["GET"]),
-        Route("/health", health, methods=["GET"]),
-    ]
     app = Starlette(
-        routes=routes,
+        routes=ROUTES,
         exception_handlers={
             ApiError: _api_error,
             404: _not_found,

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from idflow.errors import Forbidden, Unauthorized
 from idflow.runtime import Runtime
 from idflow.services import projects
+from idflow.services.audit import Actor
 from idflow.store.records import KeyScope, ManagementKey
 
 KEY_CACHE_SECONDS = 5.0
@@ -26,6 +27,11 @@ class Principal:
 
     project_id: str
     key: ManagementKey
+
+    @property
+    def actor(self) -> Actor:
+        """The actor changes made through this key are audited under."""
+        return Actor(self.key.key_id)
 
     def require(self, scope: KeyScope) -> None:
         """Check the key may make a call needing `scope`.

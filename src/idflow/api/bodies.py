@@ -2,20 +2,91 @@
 
 Bodies are validated once, here at the edge; handlers receive typed values. A
 `null` is treated as absent and unknown keys are ignored, as the Descope SDKs
-expect of the server.
+expect of the server: Go sends `null` for unset arrays and Python's user update
+sends unset keys as `null`. Types are strict, so `"true"` is not a boolean and
+`"7"` is not a number.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ValidationError
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    model_validator,
+)
 from starlette.requests import Request
 
 from idflow.errors import BadRequest, InvalidArgument, PayloadTooLarge
 
 _M = TypeVar("_M", bound=BaseModel)
+
+
+class WireModel(BaseModel):
+    """Base of every request body: strict types, unknown keys ignored, null absent."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
+
+    def given(self, name: str) -> bool:
+        """True when the request carried the field with a non-null value."""
+        return name in self.model_fields_set
+
+
+def refuse_unsupported(**carried: bool) -> None:
+    """Raise for the first key that carries a value idflow cannot keep.
+
+    The SDKs send such keys empty or false by default, so only a value the
+    caller chose is refused, rather than silently dropped.
+
+    Raises:
+        InvalidArgument: naming the key.
+    """
+    for key, has_value in carried.items():
+        if has_value:
+            raise InvalidArgument(
+                f"{key}: idflow does not keep this setting, so it cannot honour a value here; send it empty or false, or leave it out."
+            )
+
+
+def _check_email(value: str) -> str:
+    if value == "":
+        return value
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"not an email address ({exc})") from None
+    return value
+
+
+def _check_phone(value: str) -> str:
+    # Only international numbers parse without a region to assume; numbers
+    # that are possible but unassigned (+1 555 ...) pass, as test data uses them.
+    if value == "":
+        return value
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_possible_number(number):
+        raise ValueError("not a phone number: expected E.164, such as +15551234567")
+    return value
+
+
+Email = Annotated[str, AfterValidator(_check_email)]
+Phone = Annotated[str, AfterValidator(_check_phone)]
 
 
 async def read_json(request: Request, max_bytes: int) -> dict[str, Any]:
@@ -71,5 +142,21 @@ def _describe(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors(include_url=False)[:5]:
         path = ".".join(str(part) for part in error["loc"]) or "body"
-        problems.append(f"{path}: {error['msg'].rstrip('.')}")
+        problem = f"{path}: {error['msg'].rstrip('.')}"
+        if error["type"] != "missing":
+            problem += f", got {_json_kind(error.get('input'))}"
+        problems.append(problem)
     return "Invalid request body: " + "; ".join(problems) + "."
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"number {value}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        return f"string {shown!r}"
+    if isinstance(value, list):
+        return "an array"
+    return "an object" if isinstance(value, dict) else "null"

@@ -1,7 +1,13 @@
-"""What every API handler shares: the runtime, the key cache, and request notes."""
+"""What every API handler shares: the runtime, the key cache, and request notes.
+
+Handlers reach the store only through `read` and `write`, which run service
+calls on the store's threads in one connection or one transaction: a request
+either writes everything it was asked to or, when anything fails, nothing.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -10,9 +16,13 @@ from starlette.requests import Request
 
 from idflow.api import auth
 from idflow.api.bodies import parse_body, read_json
+from idflow.api.rate_limits import RateLimiter
+from idflow.errors import InvalidArgument
 from idflow.runtime import Runtime
+from idflow.store.records import KeyScope
 
 _M = TypeVar("_M", bound=BaseModel)
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -21,6 +31,10 @@ class ApiContext:
 
     runtime: Runtime
     keys: auth.KeyCache = field(default_factory=auth.KeyCache)
+    limiter: RateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.runtime.settings.rate_limits)
 
     @staticmethod
     def of(request: Request) -> ApiContext:
@@ -29,10 +43,46 @@ class ApiContext:
         return context
 
     async def principal(self, request: Request) -> auth.Principal:
-        """Authenticate the request and note its project for the request log."""
+        """Authenticate the request, note its project and count it against its limit.
+
+        Raises:
+            Unauthorized: when the bearer is missing or wrong.
+            RateLimited: when the project has spent its budget for the endpoint.
+        """
         principal = await auth.authenticate(request, self.runtime, self.keys)
         self.note(request, project_id=principal.project_id)
+        # Counted after authentication, so only real projects hold counters.
+        self.limiter.check(principal.project_id, request.scope["path"])
         return principal
+
+    async def authorize(self, request: Request, scope: KeyScope) -> auth.Principal:
+        """Authenticate the request and check its key may make a call of `scope`.
+
+        Raises:
+            Unauthorized: when the bearer is missing or wrong.
+            Forbidden: when the key's scope does not cover the call.
+        """
+        principal = await self.principal(request)
+        principal.require(scope)
+        return principal
+
+    async def read(self, work: Callable[[Any], _T]) -> _T:
+        """Run `work(conn)` on a store connection, off the event loop."""
+
+        def run() -> _T:
+            with self.runtime.store.connect() as conn:
+                return work(conn)
+
+        return await self.runtime.call_blocking(run)
+
+    async def write(self, work: Callable[[Any], _T]) -> _T:
+        """Run `work(conn)` in one transaction, rolled back if it raises."""
+
+        def run() -> _T:
+            with self.runtime.store.begin() as conn:
+                return work(conn)
+
+        return await self.runtime.call_blocking(run)
 
     async def body(self, request: Request, model: type[_M]) -> _M:
         """Read and validate the JSON body against a model."""
@@ -44,3 +94,23 @@ class ApiContext:
         """Attach fields to the request's log line (project, run id)."""
         notes: dict[str, Any] = request.scope.setdefault("idflow.notes", {})
         notes.update(fields)
+
+
+def query_param(request: Request, name: str) -> str | None:
+    """Return a non-empty query parameter, or None when it is absent or blank."""
+    value = request.query_params.get(name)
+    return value if value else None
+
+
+def require_query_param(request: Request, name: str) -> str:
+    """Return a query parameter the call cannot do without.
+
+    Raises:
+        InvalidArgument: when it is absent or blank.
+    """
+    value = query_param(request, name)
+    if value is None:
+        raise InvalidArgument(
+            f"The query parameter {name!r} is missing: expected ?{name}=<value>."
+        )
+    return value

@@ -1,31 +1,39 @@
-"""Flow endpoints of the management API: run (the rest arrives with the full API)."""
+"""Flow endpoints of the management API: run, list, delete, import and export.
+
+Imports and exports speak both of Descope's envelopes: v1 (`flow.dsl`, the
+Python and Node SDKs) and v2 (`contents`/`metadata`, the console, Terraform and
+descopecli). Keys idflow does not know are kept, so an export imports unchanged
+and exports back with the same content; only the server's own keys (`version`,
+`modifiedTime`, `etag`) are recomputed.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from starlette.requests import Request
 
+from idflow.api.bodies import WireModel
 from idflow.api.context import ApiContext
 from idflow.api.responses import JsonResponse
-from idflow.errors import RunFailed
+from idflow.errors import FlowDefinitionError, FlowInvalid, RunFailed
+from idflow.flows.descope import normalize_document, v1_to_v2
+from idflow.services import flows as flow_service
 from idflow.services import runs
-from idflow.store.records import KeyScope, Run, RunStatus, RunTrigger
+from idflow.services.audit import Actor
+from idflow.store.records import FlowRecord, KeyScope, Run, RunStatus, RunTrigger
 
 
-class _RunOptions(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class _RunOptions(WireModel):
     input: dict[str, Any] | None = None
     preview: bool | None = None
     tenant: str | None = None
 
 
-class RunBody(BaseModel):
+class RunBody(WireModel):
     """`/v1/mgmt/flow/run`: options nested (Node, Go) or at the top (Python)."""
-
-    model_config = ConfigDict(extra="ignore")
 
     flowId: str = Field(min_length=1)
     options: _RunOptions | None = None
@@ -71,3 +79,147 @@ def run_failure(run: Run) -> RunFailed:
         task_id=error.get("taskId"),
         step_code=error.get("code"),
     )
+
+
+class FlowIdBody(WireModel):
+    """`/v1/mgmt/flow/export` and `/v2/mgmt/flow/export`: `{"flowId"}`."""
+
+    flowId: str = Field(min_length=1)
+
+
+class FlowListBody(WireModel):
+    """`/v1/mgmt/flow/list`: no body (Python), `{}` (Node) or `{"ids"}`."""
+
+    ids: list[str] = []
+
+
+class FlowIdsBody(WireModel):
+    """`/v1/mgmt/flow/delete`: `{"ids": [...]}`."""
+
+    ids: list[str] = Field(min_length=1)
+
+
+class ImportV1Body(WireModel):
+    """`/v1/mgmt/flow/import`: the v1 export answer plus the target `flowId`."""
+
+    flowId: str = Field(min_length=1)
+    flow: dict[str, Any]
+    screens: list[Any] = []
+
+
+class ImportV2Body(WireModel):
+    """`/v2/mgmt/flow/import`: `{"flow": <v2 document>}`."""
+
+    flow: dict[str, Any]
+
+
+async def list_flows(request: Request) -> JsonResponse:
+    """`POST /v1/mgmt/flow/list` → `{"flows", "total"}`, by flow id."""
+    api = ApiContext.of(request)
+    principal = await api.authorize(request, KeyScope.READ_ONLY)
+    body = await api.body(request, FlowListBody)
+    wanted = set(body.ids)
+
+    def load(conn: Any) -> dict[str, Any]:
+        found = flow_service.list_flows(conn, principal.project_id)
+        listed = [_list_entry(f) for f in found if not wanted or f.flow_id in wanted]
+        return {"flows": listed, "total": len(listed)}
+
+    return JsonResponse(await api.read(load))
+
+
+def _list_entry(record: FlowRecord) -> dict[str, Any]:
+    return {
+        "id": record.flow_id,
+        "name": record.name,
+        "description": record.description,
+        "disabled": record.disabled,
+        # Every flow idflow runs is a management flow.
+        "management": True,
+        "version": record.current_version,
+        "modifiedTime": str(record.modified_ms // 1000),
+    }
+
+
+async def delete_flows(request: Request) -> JsonResponse:
+    """`POST /v1/mgmt/flow/delete`: every flow named, or none → `{}`."""
+    api = ApiContext.of(request)
+    principal = await api.authorize(request, KeyScope.FULL)
+    body = await api.body(request, FlowIdsBody)
+
+    def delete(conn: Any) -> dict[str, Any]:
+        flow_service.delete_flows(conn, principal.actor, principal.project_id, body.ids)
+        return {}
+
+    return JsonResponse(await api.write(delete))
+
+
+async def export_flow_v1(request: Request) -> JsonResponse:
+    """`POST /v1/mgmt/flow/export` → `{"flow": <v1 flow>, "screens"}`."""
+    api = ApiContext.of(request)
+    principal = await api.authorize(request, KeyScope.READ_ONLY)
+    body = await api.body(request, FlowIdBody)
+
+    def export(conn: Any) -> dict[str, Any]:
+        return flow_service.export_v1(conn, principal.project_id, body.flowId)
+
+    return JsonResponse(await api.read(export))
+
+
+async def export_flow_v2(request: Request) -> JsonResponse:
+    """`POST /v2/mgmt/flow/export` → `{"flow": <v2 document>}`."""
+    api = ApiContext.of(request)
+    principal = await api.authorize(request, KeyScope.READ_ONLY)
+    body = await api.body(request, FlowIdBody)
+
+    def export(conn: Any) -> dict[str, Any]:
+        return {"flow": flow_service.export_v2(conn, principal.project_id, body.flowId)}
+
+    return JsonResponse(await api.read(export))
+
+
+async def import_flow_v1(request: Request) -> JsonResponse:
+    """`POST /v1/mgmt/flow/import`: save as the next version → the v1 export.
+
+    The flow is saved under the body's `flowId`, whatever `flow.id` says, as
+    the SDKs document the call.
+    """
+    api = ApiContext.of(request)
+    principal = await api.authorize(request, KeyScope.FULL)
+    body = await api.body(request, ImportV1Body)
+    document = v1_to_v2(body.flow, body.screens)
+    document["flowId"] = body.flowId
+
+    def save(conn: Any) -> dict[str, Any]:
+        _import(conn, principal.actor, principal.project_id, document)
+        return flow_service.export_v1(conn, principal.project_id, body.flowId)
+
+    return JsonResponse(await api.write(save))
+
+
+async def import_flow_v2(request: Request) -> JsonResponse:
+    """`POST /v2/mgmt/flow/import`: save a v2 document as the next version → `{}`."""
+    api = ApiContext.of(request)
+    principal = await api.authorize(request, KeyScope.FULL)
+    body = await api.body(request, ImportV2Body)
+
+    def save(conn: Any) -> dict[str, Any]:
+        document = _normalized(body.flow)
+        _import(conn, principal.actor, principal.project_id, document)
+        return {}
+
+    return JsonResponse(await api.write(save))
+
+
+def _normalized(flow: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        return normalize_document(flow, "flow")
+    except FlowDefinitionError as exc:
+        raise FlowInvalid(exc.message, exc.problems) from exc
+
+
+def _import(conn: Any, actor: Actor, project_id: str, document: dict[str, Any]) -> None:
+    try:
+        flow_service.import_flow(conn, actor, project_id, document)
+    except FlowDefinitionError as exc:
+        raise FlowInvalid(exc.message, exc.problems) from exc

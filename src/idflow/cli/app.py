@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from idflow.cli import flows, projects, runs, serve, users
+from idflow.cli import connectors, flows, init, projects, runs, serve, users
 from idflow.cli.root import cli
 
 for group in (projects.project, projects.key, flows.flow, users.user, runs.runs):
     cli.add_command(group)
 cli.add_command(serve.serve)
 cli.add_command(serve.migrate)
+cli.add_command(connectors.connector)
+cli.add_command(init.init)
 
 
 def main() -> None:

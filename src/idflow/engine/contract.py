@@ -5,13 +5,18 @@ The engine knows actions only through this interface: a function that takes an
 `error_code` (when it has one) becomes the step's error code. The store
 connection travels inside the call as an opaque handle, so one run's effects all
 commit or roll back together.
+
+An action that must reach the outside world (a connector) does its store work
+in the call and hands back an `ExternalCall`; the runner commits the run's
+effects so far through the `RunSession` before performing it, so no network
+wait ever holds the store's write lock (docs/decisions/0008).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,8 @@ class ActionCall:
         context: the run's context as it stands; actions must not change it,
             they return what to add.
         conn: the store connection of the run's transaction.
+        session: the run's session, for actions that need more than the
+            store; None when a run is executed without one (tests, tools).
     """
 
     run: RunInfo
@@ -45,6 +52,7 @@ class ActionCall:
     context: Mapping[str, Any]
     conn: Any
     now_ms: int
+    session: RunSession | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +66,41 @@ class ActionResult:
 
     value: Any = None
     detail: Mapping[str, Any] = field(default_factory=dict)
+    external: ExternalCall | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalCall:
+    """Work an action leaves for outside the store transaction: a network call.
+
+    Attributes:
+        perform: makes the call and returns the step's result; raises an
+            `IdflowError` on failure, like an action.
+        background: fire and forget; the run goes on at once, nothing is added
+            to the context, and the call starts once the run's effects so far
+            have committed (never, if they roll back).
+    """
+
+    perform: Callable[[], ActionResult]
+    background: bool = False
+
+
+class RunSession(Protocol):
+    """The run's hold on the store, as the runner and connector actions see it."""
+
+    @property
+    def conn(self) -> Any:
+        """The connection of the open transaction, opening one when none is."""
+
+    @property
+    def connectors(self) -> Any:
+        """The process's connector runtime, opaque to the engine."""
+
+    def checkpoint(self) -> None:
+        """Commit the run's effects so far and release the store."""
+
+    def after_commit(self, work: Callable[[], object]) -> None:
+        """Start `work` once the effects so far commit; drop it if they roll back."""
 
 
 ActionFn = Callable[[ActionCall], ActionResult]

@@ -3,7 +3,8 @@
 The runner is synchronous and does no I/O of its own; actions reach the store
 through the connection carried in each call. It never raises for a flow's own
 failure: every outcome, good or bad, comes back as a `RunOutcome` with the trace
-so far, and the caller decides what to commit.
+so far, and the caller decides what to commit. Before a step's external call
+(a connector) it checkpoints the session, committing the effects so far.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ import orjson
 
 from idflow.clock import now_ms as _now_ms
 from idflow.engine.context import MISSING, lookup_parts
-from idflow.engine.contract import ActionCall, RunInfo
+from idflow.engine.contract import (
+    ActionCall,
+    ActionResult,
+    ExternalCall,
+    RunInfo,
+    RunSession,
+)
 from idflow.engine.conversions import convert_output
 from idflow.engine.operators import evaluate
 from idflow.engine.plan import Plan, PlannedAtomic, PlannedBranch, PlannedStep
@@ -73,6 +80,7 @@ def execute(
     *,
     conn: Any,
     limits: RunLimits,
+    session: RunSession | None = None,
 ) -> RunOutcome:
     """Run a plan to its End, or to the first failure its error policy does not absorb.
 
@@ -83,6 +91,8 @@ def execute(
             steps add to it in place.
         conn: the store connection actions write through.
         limits: step, time and size bounds.
+        session: the run's session; when given, each action gets its current
+            connection and external calls commit the run's effects first.
 
     Returns:
         The outcome, with outputs on success and the error on failure.
@@ -111,7 +121,7 @@ def execute(
                 outcome.succeeded = True
                 return outcome
             else:
-                next_id = _run_action(step, context, run, conn, entry)
+                next_id = _run_action(step, context, run, conn, entry, session=session)
         except _StepError as exc:
             return _fail(outcome, exc.code, exc.message, task_id)
         finally:
@@ -137,6 +147,8 @@ def _run_action(
     run: RunInfo,
     conn: Any,
     entry: dict[str, Any],
+    *,
+    session: RunSession | None = None,
 ) -> str:
     task = step.task
     entry["type"] = "action"
@@ -146,9 +158,13 @@ def _run_action(
         arguments = {
             name: value.render(context) for name, value in step.arguments.items()
         }
+        if session is not None:
+            conn = session.conn
         result = step.action(
-            ActionCall(run, task.id, arguments, context, conn, _now_ms())
+            ActionCall(run, task.id, arguments, context, conn, _now_ms(), session)
         )
+        if result.external is not None:
+            result = _perform(result, result.external, session, entry)
     except IdflowError as exc:
         code = getattr(exc, "error_code", STEP_FAILED_CODE)
         return _handle_step_error(step, context, entry, code, exc.message)
@@ -163,6 +179,28 @@ def _run_action(
         "Step %s ran %s", task.id, task.action, extra={"event_name": "step_finished"}
     )
     return step.edges[SUCCESS]
+
+
+def _perform(
+    prepared: ActionResult,
+    external: ExternalCall,
+    session: RunSession | None,
+    entry: dict[str, Any],
+) -> ActionResult:
+    if external.background:
+        entry["background"] = True
+        if session is not None:
+            session.after_commit(external.perform)
+        else:
+            external.perform()
+        return ActionResult(detail=prepared.detail)
+
+    if session is not None:
+        # An external effect can never roll back, so the store effects before it
+        # commit first: the outside world never hears of a change later undone.
+        session.checkpoint()
+        entry["checkpoint"] = True
+    return external.perform()
 
 
 def _handle_step_error(

@@ -18,6 +18,11 @@ class ArgumentKind(StrEnum):
     STRING_LIST = "string-list"
     OBJECT = "object"
     OUTPUTS = "outputs"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    JSON = "json"
+    # SQL text: templates are refused, values travel as bound parameters.
+    SQL = "sql"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +75,87 @@ _USER_ID = _arg(
     "then client.userId, then the user loaded earlier in the run.",
 )
 _TENANT_ID = _arg("tenantId", _S, "The tenant id.", required=True)
+
+_CONNECTOR = _arg(
+    "connector", _S, "The name of the project's connector to call.", required=True
+)
+_CONNECTOR_COMMON = (
+    _CONNECTOR,
+    _arg(
+        "timeoutSeconds",
+        ArgumentKind.NUMBER,
+        "Seconds the call may take, retries included; default: the connector's.",
+    ),
+    _arg(
+        "async",
+        ArgumentKind.BOOLEAN,
+        "Fire and forget: the run goes on at once and nothing enters the context.",
+    ),
+)
+_CONNECTOR_ACTIONS = (
+    ActionSpec(
+        "http-connector",
+        "Connector / HTTP request",
+        "Send a request through an HTTP connector; the answer goes to `http.*`.",
+        (
+            *_CONNECTOR_COMMON,
+            _arg("method", _S, "GET (default without body), POST, PUT, PATCH, DELETE."),
+            _arg("path", _S, "Appended to the connector's base URL; starts with '/'."),
+            _arg("query", _O, "Query parameters."),
+            _arg("headers", _O, "Headers, added to the connector's own."),
+            _arg("body", ArgumentKind.JSON, "The JSON body."),
+        ),
+        context_key="http",
+    ),
+    ActionSpec(
+        "email-connector",
+        "Connector / Send email",
+        "Send an email through an SMTP connector.",
+        (
+            *_CONNECTOR_COMMON,
+            _arg("to", _L, "Recipients.", required=True),
+            _arg("cc", _L, "Copy recipients."),
+            _arg("bcc", _L, "Blind copy recipients."),
+            _arg("subject", _S, "The subject line.", required=True),
+            _arg("text", _S, "The plain text body."),
+            _arg("html", _S, "The HTML body."),
+            _arg("replyTo", _S, "The Reply-To address."),
+        ),
+        requires_one_of=("text", "html"),
+    ),
+    ActionSpec(
+        "slack-connector",
+        "Connector / Slack message",
+        "Post a message to a Slack incoming webhook.",
+        (*_CONNECTOR_COMMON, _arg("text", _S, "The message.", required=True)),
+    ),
+    ActionSpec(
+        "teams-connector",
+        "Connector / Teams message",
+        "Post a message to a Microsoft Teams incoming webhook.",
+        (
+            *_CONNECTOR_COMMON,
+            _arg("text", _S, "The message.", required=True),
+            _arg("title", _S, "A title above the message."),
+        ),
+    ),
+    ActionSpec(
+        "sql-connector",
+        "Connector / SQL query",
+        "Run a parameterised query through a SQL connector; rows go to `sql.*`.",
+        (
+            *_CONNECTOR_COMMON,
+            _arg(
+                "query",
+                ArgumentKind.SQL,
+                "SQL with :name placeholders; no templates.",
+                required=True,
+            ),
+            _arg("parameters", _O, "Values bound to the placeholders by name."),
+        ),
+        context_key="sql",
+    ),
+)
 
 ACTIONS: dict[str, ActionSpec] = {
     spec.action_id: spec
@@ -238,6 +324,7 @@ ACTIONS: dict[str, ActionSpec] = {
                 _arg("tenantId", _S, "The tenant the event concerns."),
             ),
         ),
+        *_CONNECTOR_ACTIONS,
         ActionSpec(
             "end",
             "End",

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from idflow.clock import new_id, now_ms
-from idflow.errors import InvalidArgument, ProjectNotFound, Unauthorized
+from idflow.errors import (
+    InvalidArgument,
+    KeyNotFound,
+    LastFullKey,
+    ProjectNotFound,
+    Unauthorized,
+)
 from idflow.services.audit import Actor, AuditAction, emit
 from idflow.store import projects as project_store
 from idflow.store.records import KeyScope, ManagementKey, Project
@@ -132,3 +138,55 @@ def resolve_project(conn: Any, project_id: str | None) -> Project:
     raise InvalidArgument(
         f"There are {len(projects)} projects: choose one with --project or IDFLOW_PROJECT."
     )
+
+
+def list_keys(conn: Any, project_id: str) -> list[ManagementKey]:
+    """Return the project's keys, revoked ones included, oldest first."""
+    return project_store.list_keys(conn, project_id)
+
+
+def revoke_live_key(
+    conn: Any, actor: Actor, project_id: str, key_id: str
+) -> ManagementKey:
+    """Revoke a live key of the project, keeping at least one live full key.
+
+    Returns:
+        The key as it is now, revoked.
+
+    Raises:
+        KeyNotFound: when the project has no live key with this id.
+        LastFullKey: when it is the project's only live full key, without
+            which no one could administer the project over the API.
+    """
+    keys = project_store.list_keys(conn, project_id)
+    live = [k for k in keys if k.revoked_ms is None]
+    key = next((k for k in live if k.key_id == key_id), None)
+    if key is None:
+        raise KeyNotFound(
+            f"No live management key has the id {key_id!r} in this project."
+        )
+    full = [k for k in live if k.scope is KeyScope.FULL]
+    if key.scope is KeyScope.FULL and len(full) == 1:
+        raise LastFullKey(
+            f"Key {key_id!r} is the project's last live full key: create another full key before revoking it."
+        )
+
+    revoke_key(conn, actor, project_id, key_id)
+    revoked = next(
+        k for k in project_store.list_keys(conn, project_id) if k.key_id == key_id
+    )
+
+    return revoked
+
+
+def key_to_wire(key: ManagementKey) -> dict[str, Any]:
+    """Render a management key for the API: never its secret or its hash."""
+    return {
+        "id": key.key_id,
+        "name": key.name,
+        "scope": str(key.scope),
+        "status": "active" if key.revoked_ms is None else "revoked",
+        # Seconds, as Descope's createdTime fields elsewhere.
+        "createdTime": key.created_ms // 1000,
+        "revokedTime": key.revoked_ms // 1000 if key.revoked_ms else 0,
+    }

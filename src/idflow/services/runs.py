@@ -3,7 +3,8 @@
 A run's store effects and its run record commit in one transaction, so a run that
 succeeded is recorded with all its effects and a run that failed leaves no effect
 behind: its changes roll back and the failed run is recorded on its own, with the
-trace up to the failing step.
+trace up to the failing step. A connector call splits that transaction: what ran
+before it commits first (see `services.run_session`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from idflow.engine.runner import RunOutcome, execute
 from idflow.errors import InvalidArgument, PayloadTooLarge, RunNotFound
 from idflow.redaction import redact
 from idflow.runtime import Runtime
+from idflow.services.run_session import RunTransaction
 from idflow.store import runs as run_store
 from idflow.store.records import Run, RunStatus, RunTrigger
 
@@ -65,8 +67,10 @@ def start_run(
     client = _check_inputs(runtime, inputs)
     run_id = new_id("R")
     started = now_ms()
+    session = RunTransaction(runtime.store, runtime.connectors)
     try:
-        with runtime.store.begin() as conn:
+        with session:
+            conn = session.conn
             plan = runtime.plans.plan_for_run(conn, project_id, flow_id)
             info = RunInfo(project_id, run_id, flow_id, plan.version, started)
             context: dict[str, Any] = {
@@ -80,16 +84,21 @@ def start_run(
             }
             if triggering_event is not None:
                 context["triggeringEvent"] = dict(triggering_event)
+            session.announce(lambda: _run_record(info, trigger, client, None))
             outcome = execute(
-                plan, info, context, conn=conn, limits=runtime.settings.run_limits
+                plan,
+                info,
+                context,
+                conn=conn,
+                limits=runtime.settings.run_limits,
+                session=session,
             )
             run = _run_record(info, trigger, client, outcome)
             if not outcome.succeeded:
                 raise _RollBack(outcome)
-            run_store.insert_run(conn, run)
+            session.save_run(run)
     except _RollBack:
-        with runtime.store.begin() as conn:
-            run_store.insert_run(conn, run)
+        session.save_failed_run(run)
         logger.info(
             "Run %s of flow %s failed at task %s",
             run_id,
@@ -134,8 +143,23 @@ def _check_inputs(runtime: Runtime, inputs: Mapping[str, Any] | None) -> dict[st
 
 
 def _run_record(
-    info: RunInfo, trigger: RunTrigger, client: dict[str, Any], outcome: RunOutcome
+    info: RunInfo,
+    trigger: RunTrigger,
+    client: dict[str, Any],
+    outcome: RunOutcome | None,
 ) -> Run:
+    if outcome is None:
+        # Written at the run's first connector call, finished in place later.
+        return Run(
+            project_id=info.project_id,
+            run_id=info.run_id,
+            flow_id=info.flow_id,
+            flow_version=info.flow_version,
+            trigger=trigger,
+            status=RunStatus.RUNNING,
+            started_ms=info.started_ms,
+            inputs=redact(client),
+        )
     return Run(
         project_id=info.project_id,
         run_id=info.run_id,

@@ -12,11 +12,20 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from idflow.clock import new_id, now_ms
-from idflow.errors import InvalidArgument, TenantNotFound, UserNotFound
+from idflow.errors import (
+    InvalidArgument,
+    TenantNotFound,
+    UserAlreadyExists,
+    UserNotFound,
+)
 from idflow.services.audit import Actor, AuditAction, emit
 from idflow.store import tenants as tenant_store
+from idflow.store import user_search
 from idflow.store import users as user_store
 from idflow.store.records import User, UserStatus, UserTenant
+
+# The most users one bulk operation touches: a sanity bound, not a page size.
+MAX_BULK_USERS = 1_000_000
 
 # Record attribute -> the name the SDKs and audit events use for it.
 WIRE_NAMES = {
@@ -49,6 +58,18 @@ def require_user(conn: Any, project_id: str, login_or_user_id: str) -> User:
         raise UserNotFound(
             f"No user has the login id or user id {login_or_user_id!r} in this project."
         )
+    return user
+
+
+def require_user_by_id(conn: Any, project_id: str, user_id: str) -> User:
+    """Return the user with this user id (never matched as a login id).
+
+    Raises:
+        UserNotFound: when the project has no user with this id.
+    """
+    user = user_store.get_user(conn, project_id, user_id)
+    if user is None:
+        raise UserNotFound(f"No user has the user id {user_id!r} in this project.")
     return user
 
 
@@ -302,6 +323,108 @@ def tenant_names_for(conn: Any, user: User) -> dict[str, str]:
         if tenant is not None:
             names[tenant.tenant_id] = tenant.name
     return names
+
+
+def check_tenants(conn: Any, project_id: str, tenant_ids: Iterable[str]) -> None:
+    """Check every tenant a user is to belong to exists.
+
+    Raises:
+        TenantNotFound: naming the first tenant that does not.
+    """
+    for tenant_id in dict.fromkeys(tenant_ids):
+        if tenant_store.get_tenant(conn, project_id, tenant_id) is None:
+            raise TenantNotFound(f"No tenant has the id {tenant_id!r} in this project.")
+
+
+def tenant_names(conn: Any, project_id: str) -> dict[str, str]:
+    """Return the name of every tenant of the project, for rendering many users."""
+    return {t.tenant_id: t.name for t in tenant_store.list_tenants(conn, project_id)}
+
+
+def search_users(
+    conn: Any, project_id: str, query: user_search.UserQuery
+) -> tuple[list[User], int]:
+    """Return one page of the users matching a query, and how many match in all."""
+    return user_search.search_users(conn, project_id, query)
+
+
+def load_users(conn: Any, project_id: str, user_ids: Iterable[str]) -> list[User]:
+    """Return the users with these user ids, in the order asked; unknown ids are skipped."""
+    found = (user_store.get_user(conn, project_id, i) for i in dict.fromkeys(user_ids))
+    return [user for user in found if user is not None]
+
+
+def set_roles(
+    conn: Any,
+    actor: Actor,
+    user: User,
+    role_names: Iterable[str],
+    tenant_id: str | None = None,
+) -> User:
+    """Replace the user's roles project-wide, or in one tenant it belongs to.
+
+    Raises:
+        InvalidArgument: when the user is not a member of `tenant_id`.
+    """
+    roles = tuple(dict.fromkeys(role_names))
+    if tenant_id is None:
+        return change_user(conn, actor, user, role_names=roles)
+    tenants = _tenant_map(user)
+    if tenant_id not in tenants:
+        raise InvalidArgument(
+            f"The user is not a member of tenant {tenant_id!r}: add the tenant first."
+        )
+    tenants[tenant_id] = roles
+    return change_user(conn, actor, user, tenants=_tenant_tuple(tenants))
+
+
+def replace_login_id(
+    conn: Any, actor: Actor, user: User, old: str, new: str | None
+) -> User:
+    """Replace one of the user's login ids, or remove it when `new` is None.
+
+    Args:
+        conn: the store connection.
+        actor: who makes the change.
+        user: the user.
+        old: the login id to replace; a user id stands for the first login id.
+        new: the login id to put in its place, or None to remove it.
+
+    Raises:
+        InvalidArgument: when removing the user's last login id.
+        UserAlreadyExists: when `new` belongs to another user.
+    """
+    target = old if old in user.login_ids else user.login_ids[0]
+    login_ids = [new if login_id == target else login_id for login_id in user.login_ids]
+    kept = tuple(login_id for login_id in login_ids if login_id)
+    if not kept:
+        raise InvalidArgument(
+            f"User {user.user_id!r} has only the login id {target!r}: a user needs at least one."
+        )
+    return change_user(conn, actor, user, login_ids=kept)
+
+
+def check_login_id_free(conn: Any, user: User, login_id: str) -> None:
+    """Check no other user of the project holds `login_id`.
+
+    Raises:
+        UserAlreadyExists: when another user holds it.
+    """
+    holder = user_store.find_by_login_id(conn, user.project_id, login_id)
+    if holder is not None and holder.user_id != user.user_id:
+        raise UserAlreadyExists(
+            f"The login id {login_id!r} already belongs to another user of this project."
+        )
+
+
+def delete_test_users(conn: Any, actor: Actor, project_id: str) -> int:
+    """Delete every test user of the project; returns how many were deleted."""
+    query = user_search.UserQuery(test_users_only=True, limit=MAX_BULK_USERS)
+    found, _ = user_search.search_users(conn, project_id, query)
+    for user in found:
+        delete_user(conn, actor, user)
+
+    return len(found)
 
 
 def _tenant_map(user: User) -> dict[str, tuple[str, ...]]:

@@ -7,14 +7,18 @@ must happen with every event happens there, in the transaction of the change.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
     Connection,
     Row,
+    String,
     and_,
     bindparam,
+    cast,
     exists,
     func,
     insert,
@@ -22,10 +26,12 @@ from sqlalchemy import (
     select,
 )
 
+from idflow.store.driver import DriverStatement
 from idflow.store.records import AuditEvent, AuditType
 from idflow.store.tables import audit_events
 
-_INSERT_EVENT = insert(audit_events)
+# Runs write events on their hot path: straight to the driver (see store/driver.py).
+_INSERT_EVENT = DriverStatement(insert(audit_events))
 _GET_EVENT = select(audit_events).where(
     audit_events.c.project_id == bindparam("project_id"),
     audit_events.c.event_id == bindparam("event_id"),
@@ -39,7 +45,7 @@ def record_event(conn: Connection, event: AuditEvent) -> None:
         conn: the connection, inside the transaction of the change audited.
         event: the event; its id must be new.
     """
-    conn.execute(_INSERT_EVENT, _event_values(event))
+    _INSERT_EVENT.execute(conn, _event_values(event))
     # The outbox of deliveries for this event will be written here, in this same transaction.
 
 
@@ -109,6 +115,138 @@ def search_events(
     total = conn.execute(select(func.count()).select_from(audit_events).where(where))
 
     return events, int(total.scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """An audit trail search: every filter given must hold; empty ones are left out.
+
+    Attributes:
+        external_ids: events naming one of these login ids.
+        tenant_ids: events of one of these tenants.
+        include_untenanted: with `tenant_ids`, also events of no tenant.
+        text: a case-insensitive substring of the action, actor, user, login
+            ids or data.
+        oldest_first: order by time ascending instead of newest first.
+    """
+
+    user_ids: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+    excluded_actions: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    geos: tuple[str, ...] = ()
+    remote_addresses: tuple[str, ...] = ()
+    external_ids: tuple[str, ...] = ()
+    tenant_ids: tuple[str, ...] = ()
+    include_untenanted: bool = False
+    text: str | None = None
+    from_ms: int | None = None
+    to_ms: int | None = None
+    oldest_first: bool = False
+    limit: int = 100
+    offset: int = 0
+
+
+def search_audit(
+    conn: Connection, project_id: str, query: AuditQuery
+) -> tuple[list[AuditEvent], int]:
+    """Return one page of the project's events matching a query, and the total.
+
+    Args:
+        conn: the connection.
+        project_id: the project.
+        query: the filters, order and page.
+
+    Returns:
+        The page of events, newest first unless asked otherwise, and how many
+        events match in all.
+    """
+    where = and_(
+        audit_events.c.project_id == project_id,
+        *_audit_filters(conn.dialect.name, query),
+    )
+    occurred, event_id = audit_events.c.occurred_ms, audit_events.c.event_id
+    order = (
+        (occurred.asc(), event_id.asc())
+        if query.oldest_first
+        else (occurred.desc(), event_id.desc())
+    )
+    page = (
+        select(audit_events)
+        .where(where)
+        .order_by(*order)
+        .limit(query.limit)
+        .offset(query.offset)
+    )
+    events = [_event_from_row(row) for row in conn.execute(page)]
+    total = conn.execute(select(func.count()).select_from(audit_events).where(where))
+
+    return events, int(total.scalar_one())
+
+
+def _audit_filters(dialect_name: str, query: AuditQuery) -> list[ColumnElement[bool]]:
+    columns: list[tuple[Column[Any], tuple[str, ...]]] = [
+        (audit_events.c.user_id, query.user_ids),
+        (audit_events.c.action, query.actions),
+        (audit_events.c.device, query.devices),
+        (audit_events.c.method, query.methods),
+        (audit_events.c.geo, query.geos),
+        (audit_events.c.remote_address, query.remote_addresses),
+    ]
+    filters: list[ColumnElement[bool]] = [
+        column.in_(values) for column, values in columns if values
+    ]
+    if query.excluded_actions:
+        filters.append(audit_events.c.action.not_in(query.excluded_actions))
+    if query.external_ids:
+        filters.append(
+            _json_list_holds(
+                dialect_name, audit_events.c.external_ids, query.external_ids
+            )
+        )
+    if query.tenant_ids:
+        tenanted = _in_tenants(dialect_name, query.tenant_ids)
+        if query.include_untenanted:
+            tenanted = or_(tenanted, _untenanted())
+        filters.append(tenanted)
+    if query.text:
+        filters.append(_text_matches(query.text.lower()))
+    if query.from_ms is not None:
+        filters.append(audit_events.c.occurred_ms >= query.from_ms)
+    if query.to_ms is not None:
+        filters.append(audit_events.c.occurred_ms <= query.to_ms)
+    return filters
+
+
+def _json_list_holds(
+    dialect_name: str, column: Column[Any], values: Sequence[str]
+) -> ColumnElement[bool]:
+    if dialect_name == "postgresql":
+        elements = (
+            func.json_array_elements_text(column).table_valued("value").render_derived()
+        )
+    else:
+        elements = func.json_each(column).table_valued("value")
+    return exists(select(1).select_from(elements).where(elements.c.value.in_(values)))
+
+
+def _untenanted() -> ColumnElement[bool]:
+    no_list = func.coalesce(func.json_array_length(audit_events.c.tenants), 0) == 0
+    return and_(audit_events.c.tenant_id.is_(None), no_list)
+
+
+def _text_matches(text: str) -> ColumnElement[bool]:
+    columns = (
+        audit_events.c.action,
+        audit_events.c.actor_id,
+        audit_events.c.user_id,
+        cast(audit_events.c.external_ids, String),
+        cast(audit_events.c.data, String),
+    )
+    return or_(
+        *(func.lower(column).contains(text, autoescape=True) for column in columns)
+    )
 
 
 def _in_tenants(dialect_name: str, tenant_ids: Sequence[str]) -> ColumnElement[bool]:

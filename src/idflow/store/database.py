@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import StaticPool
 
 from idflow.errors import ConfigurationError, StoreError
+from idflow.store.driver import execute_driver_sql
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,13 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._is_sqlite = engine.dialect.name == "sqlite"
+        # Write transactions draw from a copy of the engine (same pool) that
+        # carries the SQLite BEGIN option, rather than setting it per connection.
+        self._writer = engine
+        if engine.dialect.name == "sqlite":
+            self._writer = engine.execution_options(
+                **{_BEGIN_OPTION: "BEGIN IMMEDIATE"}
+            )
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -115,11 +122,8 @@ class Store:
             StoreError: the database failed to run a statement or to commit.
         """
         try:
-            with self._engine.connect() as conn:
-                if self._is_sqlite:
-                    conn.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
-                with conn.begin():
-                    yield conn
+            with self._writer.connect() as conn, conn.begin():
+                yield conn
         except DBAPIError as exc:
             raise _store_error(exc) from exc
 
@@ -195,7 +199,9 @@ def _prepare_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _begin_sqlite_transaction(conn: Connection) -> None:
-    conn.exec_driver_sql(conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
+    # Straight to the driver: through exec_driver_sql, SQLAlchemy's execution
+    # set-up would cost more than the BEGIN itself, once per transaction.
+    execute_driver_sql(conn, conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
 
 
 def _store_error(exc: DBAPIError) -> StoreError:

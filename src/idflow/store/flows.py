@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from idflow.store.driver import DriverStatement
 from idflow.store.records import FlowRecord, FlowVersion
 from idflow.store.tables import flow_versions, flows
 
@@ -48,7 +49,8 @@ _SET_DISABLED = (
     .values(disabled=bindparam("disabled"), modified_ms=bindparam("modified_ms"))
 )
 _DELETE_FLOW = delete(flows).where(_KEY)
-_GET_FLOW = select(flows).where(_KEY)
+# Every run reads its flow's head: straight to the driver (see store/driver.py).
+_GET_FLOW = DriverStatement(select(flows).where(_KEY))
 _LIST_FLOWS = (
     select(flows)
     .where(flows.c.project_id == bindparam("project_id"))
@@ -143,9 +145,7 @@ def save_flow_version(
 
 def get_flow(conn: Connection, project_id: str, flow_id: str) -> FlowRecord | None:
     """Return the flow's head, or None when the project has no such flow."""
-    row = conn.execute(
-        _GET_FLOW, {"project_id": project_id, "flow_id": flow_id}
-    ).first()
+    row = _GET_FLOW.first(conn, {"project_id": project_id, "flow_id": flow_id})
     return None if row is None else _flow_from_row(row)
 
 

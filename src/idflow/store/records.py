@@ -213,3 +213,37 @@ class Run:
     trace: tuple[Mapping[str, Any], ...] = ()
     finished_ms: int | None = None
     triggering_event_id: str | None = None
+
+
+class ConnectorType(StrEnum):
+    """The kinds of connector a project may configure."""
+
+    HTTP = "http"
+    SMTP = "smtp"
+    SLACK = "slack"
+    TEAMS = "teams"
+    SQL = "sql"
+
+
+@dataclass(frozen=True, slots=True)
+class Connector:
+    """A named connector of a project: its settings and its encrypted secrets.
+
+    Attributes:
+        settings: the non-secret configuration, validated for its type.
+        secrets: the secrets as one AES-GCM ciphertext of their JSON object, or
+            None when the connector has none; only `connectors.secrets` reads it.
+        key_id: the id of the key `secrets` is encrypted under.
+        secret_names: the names of the secrets set, shown where values never are.
+    """
+
+    project_id: str
+    connector_id: str
+    name: str
+    type: ConnectorType
+    created_ms: int
+    modified_ms: int
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    secrets: str | None = None
+    key_id: str | None = None
+    secret_names: tuple[str, ...] = ()

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
 
+from idflow.store.driver import DriverStatement
 from idflow.store.records import Run, RunStatus, RunTrigger
 from idflow.store.tables import runs
 
@@ -19,7 +20,8 @@ _UPDATE_KEY = and_(
     runs.c.run_id == bindparam("match_run_id"),
 )
 
-_INSERT_RUN = insert(runs)
+# Every run is recorded: straight to the driver (see store/driver.py).
+_INSERT_RUN = DriverStatement(insert(runs))
 _UPDATE_RUN = (
     update(runs)
     .where(_UPDATE_KEY)
@@ -41,8 +43,8 @@ def insert_run(conn: Connection, run: Run) -> None:
         conn: the connection, inside the caller's transaction.
         run: the run; its id must be new.
     """
-    conn.execute(
-        _INSERT_RUN,
+    _INSERT_RUN.execute(
+        conn,
         {
             "run_id": run.run_id,
             "project_id": run.project_id,

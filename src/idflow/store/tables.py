@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    UniqueConstraint,
 )
 
 # Explicit names keep constraints identical on SQLite and PostgreSQL, so the
@@ -199,4 +200,23 @@ runs = Table(
     Column("triggering_event_id", String, nullable=True),
     Index(None, "project_id", "started_ms"),
     Index(None, "project_id", "flow_id", "started_ms"),
+)
+
+# Secrets are one ciphertext per connector; `key_id` says which key opens it, so
+# a key rotation can find what is still under an old key.
+connectors = Table(
+    "connectors",
+    metadata,
+    Column("connector_id", String, primary_key=True),
+    Column("project_id", String, nullable=False),
+    Column("name", String, nullable=False),
+    Column("type", String, nullable=False),
+    Column("settings", JSON, nullable=False),
+    Column("secrets", String, nullable=True),
+    Column("key_id", String, nullable=True),
+    Column("secret_names", JSON, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("modified_ms", BigInteger, nullable=False),
+    ForeignKeyConstraint(["project_id"], ["projects.project_id"]),
+    UniqueConstraint("project_id", "name"),
 )

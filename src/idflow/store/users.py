@@ -18,12 +18,15 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal_column,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
 from idflow.errors import UserAlreadyExists
+from idflow.store.driver import DriverStatement
 from idflow.store.records import User, UserStatus, UserTenant
 from idflow.store.tables import user_login_ids, users
 
@@ -44,26 +47,45 @@ _REPLACE_USER = (
     .where(_UPDATE_KEY)
     .values({c.name: bindparam(c.name) for c in users.c if c.name not in _KEY_COLUMNS})
 )
-_SET_STATUS = (
+# Lifecycle flows disable and enable users on their hot path: straight to the
+# driver (see store/driver.py).
+_SET_STATUS = DriverStatement(
     update(users)
     .where(_UPDATE_KEY)
     .values(status=bindparam("status"), modified_ms=bindparam("modified_ms"))
 )
 _DELETE_USER = delete(users).where(_KEY)
 _GET_USER = select(users).where(_KEY)
+_LOGIN_ID_OWNER = and_(
+    user_login_ids.c.project_id == users.c.project_id,
+    user_login_ids.c.user_id == users.c.user_id,
+)
 _FIND_BY_LOGIN_ID = (
     select(users)
-    .join(
-        user_login_ids,
-        and_(
-            user_login_ids.c.project_id == users.c.project_id,
-            user_login_ids.c.user_id == users.c.user_id,
-        ),
-    )
+    .join(user_login_ids, _LOGIN_ID_OWNER)
     .where(
         user_login_ids.c.project_id == bindparam("project_id"),
         user_login_ids.c.login_id == bindparam("login_id"),
     )
+)
+# Both lookups of find_user in one statement, so a user id costs one round trip,
+# not a miss and then a hit. The login id branch ranks first: it wins when a
+# string is a login id of one user and the user id of another.
+_FIND_USER = DriverStatement(
+    union_all(
+        select(users, literal_column("0").label("rank"))
+        .join(user_login_ids, _LOGIN_ID_OWNER)
+        .where(
+            user_login_ids.c.project_id == bindparam("project_id"),
+            user_login_ids.c.login_id == bindparam("ref"),
+        ),
+        select(users, literal_column("1").label("rank")).where(
+            users.c.project_id == bindparam("project_id"),
+            users.c.user_id == bindparam("ref"),
+        ),
+    )
+    .order_by(literal_column("rank"))
+    .limit(1)
 )
 _LIST_USERS = (
     select(users)
@@ -141,14 +163,7 @@ def find_user(conn: Connection, project_id: str, login_or_user_id: str) -> User 
     Returns:
         The user, or None when neither lookup finds one.
     """
-    row = conn.execute(
-        _FIND_BY_LOGIN_ID, {"project_id": project_id, "login_id": login_or_user_id}
-    ).first()
-    if row is None:
-        row = conn.execute(
-            _GET_USER, {"project_id": project_id, "user_id": login_or_user_id}
-        ).first()
-
+    row = _FIND_USER.first(conn, {"project_id": project_id, "ref": login_or_user_id})
     return None if row is None else _user_from_row(row)
 
 
@@ -209,8 +224,8 @@ def set_user_status(
     Returns:
         True when the user exists and was updated.
     """
-    result = conn.execute(
-        _SET_STATUS,
+    changed = _SET_STATUS.execute(
+        conn,
         {
             "match_project_id": project_id,
             "match_user_id": user_id,
@@ -218,7 +233,7 @@ def set_user_status(
             "modified_ms": modified_ms,
         },
     )
-    return result.rowcount > 0
+    return changed > 0
 
 
 def delete_user(conn: Connection, project_id: str, user_id: str) -> bool:
@@ -254,6 +269,19 @@ def list_users(
 def count_users(conn: Connection, project_id: str) -> int:
     """Return how many users the project has."""
     return int(conn.execute(_COUNT_USERS, {"project_id": project_id}).scalar_one())
+
+
+def find_by_login_id(conn: Connection, project_id: str, login_id: str) -> User | None:
+    """Return the user holding this login id (never matched as a user id), or None."""
+    row = conn.execute(
+        _FIND_BY_LOGIN_ID, {"project_id": project_id, "login_id": login_id}
+    ).first()
+    return None if row is None else _user_from_row(row)
+
+
+def user_from_row(row: Row[Any]) -> User:
+    """Build a user from a row of the `users` table, for queries in other modules."""
+    return _user_from_row(row)
 
 
 def _check_login_ids_free(

@@ -1,0 +1,117 @@
+"""A run's hold on the store: one transaction, committed in segments at connector calls.
+
+A run without connector steps is one transaction, as before: all its effects
+commit with its run record, or none do. A connector call is a checkpoint: the
+effects so far commit, the store is released while the network is waited on,
+and a new transaction opens for the steps after it. The first checkpoint also
+writes the run as `running`, so effects that committed always have a run record
+to point at. If the run later fails, only the effects since its last checkpoint
+roll back; docs/decisions/0008-connectors-and-runs.md gives the reasons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+from types import TracebackType
+from typing import Any
+
+from idflow.store import runs as run_store
+from idflow.store.database import Store
+from idflow.store.records import Run
+
+
+class RunTransaction:
+    """The `RunSession` that `services.runs` hands the runner.
+
+    Use it as a context manager: leaving the block commits what is open, and
+    leaving it by an exception rolls that back and drops the background calls
+    queued since the last commit.
+    """
+
+    def __init__(self, store: Store, connectors: Any) -> None:
+        self._store = store
+        self._connectors = connectors
+        self._stack: ExitStack | None = None
+        self._conn: Any = None
+        self._running: Callable[[], Run] | None = None
+        self._queued: list[Callable[[], object]] = []
+        self.checkpoints = 0
+
+    @property
+    def conn(self) -> Any:
+        """The open transaction's connection; a new transaction when none is open."""
+        if self._conn is None:
+            stack = ExitStack()
+            self._conn = stack.enter_context(self._store.begin())
+            self._stack = stack
+        return self._conn
+
+    @property
+    def connectors(self) -> Any:
+        """The process's connector runtime."""
+        return self._connectors
+
+    def announce(self, running: Callable[[], Run]) -> None:
+        """Say how to make the `running` record the first checkpoint writes."""
+        self._running = running
+
+    def checkpoint(self) -> None:
+        """Commit the effects so far, then start the background calls they queued."""
+        if self.checkpoints == 0 and self._running is not None:
+            run_store.insert_run(self.conn, self._running())
+        self._close(None)
+        self.checkpoints += 1
+        self._start_queued()
+
+    def after_commit(self, work: Callable[[], object]) -> None:
+        """Queue a background call until the effects so far commit."""
+        self._queued.append(work)
+
+    def save_run(self, run: Run) -> None:
+        """Write the finished run in the open transaction, beside its last effects."""
+        self._write(self.conn, run)
+
+    def save_failed_run(self, run: Run) -> None:
+        """Write a failed run in a transaction of its own, after the rollback."""
+        with self._store.begin() as conn:
+            self._write(conn, run)
+
+    def _write(self, conn: Any, run: Run) -> None:
+        if self.checkpoints:
+            run_store.update_run(conn, run)
+        else:
+            run_store.insert_run(conn, run)
+
+    def __enter__(self) -> RunTransaction:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self._close(None)
+            self._start_queued()
+            return
+        self._queued.clear()
+        self._close((exc_type, exc, traceback))
+
+    def _close(
+        self,
+        exc_info: tuple[type[BaseException], BaseException | None, Any] | None,
+    ) -> None:
+        stack, self._stack, self._conn = self._stack, None, None
+        if stack is None:
+            return
+        if exc_info is None:
+            stack.close()
+        else:
+            stack.__exit__(*exc_info)
+
+    def _start_queued(self) -> None:
+        queued, self._queued = self._queued, []
+        for work in queued:
+            self._connectors.dispatch(work)

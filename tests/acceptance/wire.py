@@ -1,0 +1,31 @@
+"""Checks every HTTP acceptance test makes of an answer: status, JSON, error code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+def ok(response: httpx.Response) -> Any:
+    """The decoded body of a 200 answer; fails the test with the body otherwise."""
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    return response.json()
+
+
+def error_body(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The Descope error body of an answer that must have this status and code."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body: dict[str, Any] = response.json()
+    assert body["errorCode"] == code, body
+    assert body["errorDescription"], body
+    assert body["errorMessage"], body
+    return body
+
+
+def error(response: httpx.Response, status: int, code: str) -> str:
+    """The `errorMessage` of an answer that must have this status and code."""
+    message: str = error_body(response, status, code)["errorMessage"]
+    return message
