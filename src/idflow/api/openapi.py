@@ -25,7 +25,14 @@ from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from idflow.api.openapi_answers import ANSWERS, ENTITIES, ERROR, JsonSchema, ref
+from idflow.api.openapi_answers import (
+    ANSWERS,
+    ENTITIES,
+    ERROR,
+    STRING,
+    JsonSchema,
+    ref,
+)
 from idflow.api.openapi_operations import NO_KEY, OPERATIONS, Operation
 from idflow.api.rate_limits import family_of
 from idflow.api.responses import JsonResponse
@@ -75,14 +82,14 @@ def build_document(routes: Sequence[BaseRoute]) -> dict[str, Any]:
     Returns:
         The document, as JSON-ready dicts in route order.
     """
-    described = list(_described(routes))
-    body_refs, body_schemas = _body_schemas([op for _, _, _, op in described])
+    described = _described(routes)
+    body_refs, body_schemas = _body_schemas([op for _, _, op in described])
 
     paths: dict[str, dict[str, Any]] = {}
-    for route, method, path, operation in described:
-        body_ref = body_refs.get(operation.body) if operation.body else None
-        paths.setdefault(path, {})[method.lower()] = _operation(
-            route, path, operation, body_ref
+    for route, method, operation in described:
+        body_ref = body_refs[operation.body] if operation.body else None
+        paths.setdefault(route.path, {})[method.lower()] = _operation(
+            route, operation, body_ref
         )
 
     return {
@@ -123,9 +130,7 @@ async def openapi_document(request: Request) -> JsonResponse:
     return JsonResponse(document)
 
 
-def _described(
-    routes: Sequence[BaseRoute],
-) -> list[tuple[Route, str, str, Operation]]:
+def _described(routes: Sequence[BaseRoute]) -> list[tuple[Route, str, Operation]]:
     described = []
     for route in routes:
         assert isinstance(route, Route), f"{route!r} is not an HTTP route."
@@ -135,31 +140,21 @@ def _described(
             assert operation is not None, (
                 f"{method} {route.path} has no entry in openapi_operations.OPERATIONS."
             )
-            described.append((route, method, route.path, operation))
+            described.append((route, method, operation))
     return described
 
 
 def _operation(
-    route: Route, path: str, operation: Operation, body_ref: JsonSchema | None
+    route: Route, operation: Operation, body_ref: JsonSchema | None
 ) -> dict[str, Any]:
     keyed = operation.access != NO_KEY
-    family = family_of(path) if keyed else None
-    statuses = set(operation.errors) | {500}
-    if keyed:
-        # Any key may ask for the license; every other call needs a scope.
-        statuses |= {401, 403} if operation.access in set(KeyScope) else {401}
-    if family is not None:
-        statuses.add(429)
-    if body_ref is not None:
-        statuses |= {400, 413}
-    if any(operation.query.values()):
-        statuses.add(400)
+    family = family_of(route.path) if keyed else None
 
     described: dict[str, Any] = {
         "operationId": route.name,
         "summary": operation.summary,
         "description": inspect.getdoc(route.endpoint) or "",
-        "tags": [_tag(path)],
+        "tags": [_tag(route.path)],
         "x-idflow-access": operation.access,
     }
     if family is not None:
@@ -168,12 +163,7 @@ def _operation(
         described["security"] = []
     if operation.query:
         described["parameters"] = [
-            {
-                "name": name,
-                "in": "query",
-                "required": required,
-                "schema": {"type": "string"},
-            }
+            {"name": name, "in": "query", "required": required, "schema": STRING}
             for name, required in operation.query.items()
         ]
     if body_ref is not None:
@@ -189,10 +179,24 @@ def _operation(
         },
         **{
             str(status): {"$ref": f"#/components/responses/{_ERRORS[status][0]}"}
-            for status in sorted(statuses)
+            for status in _error_statuses(operation, keyed, family is not None)
         },
     }
     return described
+
+
+def _error_statuses(operation: Operation, keyed: bool, limited: bool) -> list[int]:
+    statuses = set(operation.errors) | {500}
+    if keyed:
+        # Any key may ask for the license; every other call needs a scope.
+        statuses |= {401, 403} if operation.access in set(KeyScope) else {401}
+    if limited:
+        statuses.add(429)
+    if operation.body is not None:
+        statuses |= {400, 413}
+    if operation.query:
+        statuses.add(400)
+    return sorted(statuses)
 
 
 def _tag(path: str) -> str:

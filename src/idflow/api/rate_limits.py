@@ -199,14 +199,13 @@ class _Window:
     refusing: bool = False
 
 
+# TODO(limitation): counters are per process, so N servers behind one load balancer allow N times each budget; can go once counters are kept in the store or a shared cache.
 class RateLimiter:
     """Fixed-window call counters per project and family, in this process's memory.
 
     The API calls `check` from the event loop only, between two awaits, so
     the counters need no lock.
     """
-
-    # TODO(limitation): counters are per process, so N servers behind one load balancer allow N times each budget; can go once counters are kept in the store or a shared cache.
 
     def __init__(self, policy: RateLimitPolicy, clock: Clock = time.monotonic) -> None:
         self._limits = policy.limits()
