@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -64,12 +64,25 @@ class Runtime:
 
     async def call_blocking(self, function: Callable[[], _T]) -> _T:
         """Run blocking store work off the event loop, on the store's threads."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._store_threads(), function
+        )
+
+    def submit_blocking(self, function: Callable[[], _T]) -> Future[_T]:
+        """Queue blocking store work on the store's threads without waiting for it.
+
+        `close` waits for queued work, so a process that stops gracefully
+        finishes what it accepted.
+        """
+        return self._store_threads().submit(function)
+
+    def _store_threads(self) -> ThreadPoolExecutor:
         if self.executor is None:
             threads = 1 if self.store.dialect_name == "sqlite" else POSTGRES_THREADS
             self.executor = ThreadPoolExecutor(
                 threads, thread_name_prefix="idflow-store"
             )
-        return await asyncio.get_running_loop().run_in_executor(self.executor, function)
+        return self.executor
 
     def close(self) -> None:
         """Stop the store threads and release the store's connections."""

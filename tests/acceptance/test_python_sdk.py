@@ -7,6 +7,7 @@ hands back and what idflow stored, read back through another call or the CLI.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
@@ -302,6 +303,65 @@ def test_a_failing_run_raises_400_once_and_is_not_replayed(
     # The SDK replays 503s; a failed run answered 400 runs exactly once.
     runs = api.cli_json("runs", "list", "--flow", "sdk-failing")
     assert [r["status"] for r in runs] == ["failed"]
+
+
+def _async_result(descope: DescopeClient, execution_id: str) -> dict[str, Any]:
+    # Bounded wait for a background run; the answer is checked, not the time.
+    deadline = time.monotonic() + 30
+    while True:
+        result: dict[str, Any] = descope.mgmt.flow.get_flow_async_result(execution_id)
+        if result["status"] != "running" or time.monotonic() > deadline:
+            return result
+        time.sleep(0.05)
+
+
+def test_async_run_answers_an_execution_id_then_the_output(
+    api: Server, descope: DescopeClient
+) -> None:
+    exported = descope_export("sdk-async")
+    descope.mgmt.flow.import_flow("sdk-async", exported["flow"], exported["screens"])
+    user_id = descope.mgmt.user.create("sdk-async@example.com")["user"]["userId"]
+
+    accepted = descope.mgmt.flow.run_flow_async(
+        "sdk-async", {"input": {"userId": user_id, "daysInactive": 200}}
+    )
+    result = _async_result(descope, accepted["executionId"])
+
+    assert set(accepted) == {"executionId"}
+    assert result == {
+        "executionId": accepted["executionId"],
+        "status": "completed",
+        "output": {"userId": user_id, "status": "disabled"},
+    }
+    assert descope.mgmt.user.load(user_id)["user"]["status"] == "disabled"
+    shown = api.cli_json("runs", "show", accepted["executionId"], "--json")
+    assert shown["status"] == "completed"
+
+
+def test_async_run_of_a_failing_flow_reports_the_error_and_a_missing_id_404(
+    descope: DescopeClient,
+) -> None:
+    exported = descope_export("sdk-async-failing")
+    descope.mgmt.flow.import_flow(
+        "sdk-async-failing", exported["flow"], exported["screens"]
+    )
+
+    accepted = descope.mgmt.flow.run_flow_async(
+        "sdk-async-failing", {"input": {"userId": "ghost", "daysInactive": 1}}
+    )
+    result = _async_result(descope, accepted["executionId"])
+    with pytest.raises(AuthException) as missing:
+        descope.mgmt.flow.get_flow_async_result("R-no-such-run")
+    with pytest.raises(AuthException) as no_flow:
+        descope.mgmt.flow.run_flow_async("no-such-flow", {"input": {}})
+
+    assert result["status"] == "failed"
+    assert result["error"]["errorCode"] == "E112102"
+    assert "ghost" in result["error"]["errorMessage"]
+    assert missing.value.status_code == 404
+    assert _error_code(missing) == "E102104"
+    assert no_flow.value.status_code == 404
+    assert _error_code(no_flow) == "E102101"
 
 
 def test_delete_flows(descope: DescopeClient) -> None:

@@ -89,6 +89,8 @@ def _patch(path: str, endpoint: Endpoint) -> Route:
 ROUTES = [
     # Flows.
     _post("/v1/mgmt/flow/run", flows.run_flow),
+    _post("/v1/mgmt/flow/async/run", flows.run_flow_async),
+    _post("/v1/mgmt/flow/async/result", flows.flow_async_result),
     _post("/v1/mgmt/flow/list", flows.list_flows),
     _post("/v1/mgmt/flow/delete", flows.delete_flows),
     _post("/v1/mgmt/flow/export", flows.export_flow_v1),

@@ -70,6 +70,63 @@ async def run_flow(request: Request) -> JsonResponse:
     return JsonResponse({"output": run.outputs or {}})
 
 
+async def run_flow_async(request: Request) -> JsonResponse:
+    """Accept a run, answer its `executionId` at once, and run it in the background.
+
+    The run is recorded as `running` and pinned to the current version before
+    the answer goes out, so `async/result` finds it from the first moment.
+    """
+    api = ApiContext.of(request)
+    principal = await api.principal(request)
+    principal.require(KeyScope.RUN_FLOWS)
+    body = await api.body(request, RunBody)
+    inputs = body.run_input()
+
+    accepted = await api.runtime.call_blocking(
+        lambda: runs.accept_run(
+            api.runtime, principal.project_id, body.flowId, inputs, RunTrigger.API
+        )
+    )
+    # TODO(limitation): an accepted run lives in this process until it ends; if
+    # the process dies first its record stays `running`. Can go once accepted
+    # runs are queued as durable deliveries for the workers.
+    api.runtime.submit_blocking(
+        lambda: runs.finish_accepted_run(api.runtime, accepted, inputs)
+    )
+    api.note(request, run_id=accepted.run_id)
+    return JsonResponse({"executionId": accepted.run_id})
+
+
+class AsyncResultBody(WireModel):
+    """`/v1/mgmt/flow/async/result`: `{"executionId"}` from `async/run`."""
+
+    executionId: str = Field(min_length=1)
+
+
+async def flow_async_result(request: Request) -> JsonResponse:
+    """Answer an accepted run's state: running, or its output, or its error.
+
+    Descope publishes only the finished shape, `{"output": …}`; idflow adds
+    `status` always and, for a failed run, `error` holding the body the
+    synchronous run would have answered.
+    """
+    api = ApiContext.of(request)
+    principal = await api.principal(request)
+    principal.require(KeyScope.RUN_FLOWS)
+    body = await api.body(request, AsyncResultBody)
+
+    run = await api.runtime.call_blocking(
+        lambda: runs.get_run(api.runtime, principal.project_id, body.executionId)
+    )
+    api.note(request, run_id=run.run_id)
+    answer: dict[str, Any] = {"executionId": run.run_id, "status": str(run.status)}
+    if run.status is RunStatus.COMPLETED:
+        answer["output"] = run.outputs or {}
+    elif run.status is RunStatus.FAILED:
+        answer["error"] = run_failure(run).to_body()
+    return JsonResponse(answer)
+
+
 def run_failure(run: Run) -> RunFailed:
     """The API error for a failed run: the failing step's code, the run id in the message."""
     error = dict(run.error or {})

@@ -146,6 +146,17 @@ ANSWERS: dict[str, JsonSchema] = {
         {"type": "object", "maxProperties": 0}, "An empty success: `{}`."
     ),
     "RunAnswer": record(output=described(OBJECT, "The End task's outputs.")),
+    "AsyncRunAnswer": record(
+        executionId=described(STRING, "The run id; ask `async/result` with it.")
+    ),
+    "AsyncResultAnswer": record(
+        executionId=STRING,
+        status={"type": "string", "enum": ["running", "completed", "failed"]},
+        output=described(OBJECT, "The End task's outputs, once completed."),
+        error=described(
+            ref("Error"), "What the synchronous run would answer, once failed."
+        ),
+    ),
     "FlowListAnswer": record(flows=array(ref("FlowListEntry")), total=INTEGER),
     "FlowV1Answer": record(
         flow=described(OBJECT, "The v1 flow: `id`, `name`, `dsl`, ..."),

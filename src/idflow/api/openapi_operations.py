@@ -65,6 +65,20 @@ OPERATIONS: dict[str, Operation] = {
         flows.RunBody,
         errors=(404, 409),
     ),
+    "POST /v1/mgmt/flow/async/run": Operation(
+        "Accept a run and answer its execution id at once",
+        RUN,
+        "AsyncRunAnswer",
+        flows.RunBody,
+        errors=(404, 409),
+    ),
+    "POST /v1/mgmt/flow/async/result": Operation(
+        "Answer an accepted run's state, output or error",
+        RUN,
+        "AsyncResultAnswer",
+        flows.AsyncResultBody,
+        errors=_NONE,
+    ),
     "POST /v1/mgmt/flow/list": Operation(
         "List flows", READ, "FlowListAnswer", flows.FlowListBody
     ),

@@ -216,11 +216,20 @@ class PlanCache:
         self._plans: OrderedDict[tuple[str, str, int], Plan] = OrderedDict()
         self._lock = threading.Lock()
 
-    def plan_for_run(self, conn: Any, project_id: str, flow_id: str) -> Plan:
+    def plan_for_run(
+        self, conn: Any, project_id: str, flow_id: str, version: int | None = None
+    ) -> Plan:
         """Return the plan of the flow's current version, ready to run.
 
+        Args:
+            conn: the store connection.
+            project_id: the project.
+            flow_id: the flow.
+            version: a version to run instead of the current one, as for a run
+                accepted earlier and pinned to the version current then.
+
         Raises:
-            FlowNotFound: when the project has no such flow.
+            FlowNotFound: when the project has no such flow or version.
             FlowDisabled: when the flow is switched off.
         """
         record = require_flow(conn, project_id, flow_id)
@@ -229,19 +238,18 @@ class PlanCache:
                 f"Flow {flow_id!r} is disabled: enable it before running it."
             )
 
-        key = (project_id, flow_id, record.current_version)
+        key = (project_id, flow_id, version or record.current_version)
         with self._lock:
             plan = self._plans.get(key)
             if plan is not None:
                 self._plans.move_to_end(key)
                 return plan
 
-        version = flow_store.get_flow_version(
-            conn, project_id, flow_id, record.current_version
-        )
-        assert version is not None, "a flow head always has its current version"
+        found = flow_store.get_flow_version(conn, project_id, flow_id, key[2])
+        if found is None:
+            raise FlowNotFound(f"Flow {flow_id!r} has no version {key[2]}.")
         plan = compile_plan(
-            parse_document(version.document), version.version, ACTION_IMPLEMENTATIONS
+            parse_document(found.document), found.version, ACTION_IMPLEMENTATIONS
         )
         with self._lock:
             self._plans[key] = plan

@@ -29,13 +29,18 @@ class RunTransaction:
     queued since the last commit.
     """
 
-    def __init__(self, store: Store, connectors: Any) -> None:
+    def __init__(
+        self, store: Store, connectors: Any, *, recorded: bool = False
+    ) -> None:
         self._store = store
         self._connectors = connectors
         self._stack: ExitStack | None = None
         self._conn: Any = None
         self._running: Callable[[], Run] | None = None
         self._queued: list[Callable[[], object]] = []
+        # An accepted (asynchronous) run was written as `running` on acceptance,
+        # so every later write of it is an update.
+        self._recorded = recorded
         self.checkpoints = 0
 
     @property
@@ -58,7 +63,7 @@ class RunTransaction:
 
     def checkpoint(self) -> None:
         """Commit the effects so far, then start the background calls they queued."""
-        if self.checkpoints == 0 and self._running is not None:
+        if self.checkpoints == 0 and self._running is not None and not self._recorded:
             run_store.insert_run(self.conn, self._running())
         self._close(None)
         self.checkpoints += 1
@@ -78,7 +83,7 @@ class RunTransaction:
             self._write(conn, run)
 
     def _write(self, conn: Any, run: Run) -> None:
-        if self.checkpoints:
+        if self.checkpoints or self._recorded:
             run_store.update_run(conn, run)
         else:
             run_store.insert_run(conn, run)

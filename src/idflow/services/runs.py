@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
 
 from idflow.clock import new_id, now_ms
 from idflow.engine.contract import RunInfo
-from idflow.engine.runner import RunOutcome, execute
-from idflow.errors import InvalidArgument, PayloadTooLarge, RunNotFound
+from idflow.engine.runner import STEP_FAILED_CODE, RunOutcome, execute
+from idflow.errors import IdflowError, InvalidArgument, PayloadTooLarge, RunNotFound
 from idflow.redaction import redact
 from idflow.runtime import Runtime
 from idflow.services.run_session import RunTransaction
@@ -44,6 +45,7 @@ def start_run(
     trigger: RunTrigger,
     *,
     triggering_event: Mapping[str, Any] | None = None,
+    accepted: Run | None = None,
 ) -> Run:
     """Run a flow's current version to its end and record the run.
 
@@ -54,6 +56,8 @@ def start_run(
         inputs: the run's inputs, visible as `client.<key>`.
         trigger: how the run was started.
         triggering_event: the audit record that started it, if one did.
+        accepted: the `running` record `accept_run` wrote, when the run was
+            accepted earlier; the run keeps its id, start time and version.
 
     Returns:
         The recorded run; its status says whether it completed or failed.
@@ -65,13 +69,16 @@ def start_run(
         PayloadTooLarge: the inputs are larger than the configured limit.
     """
     client = _check_inputs(runtime, inputs)
-    run_id = new_id("R")
-    started = now_ms()
-    session = RunTransaction(runtime.store, runtime.connectors)
+    run_id = accepted.run_id if accepted else new_id("R")
+    started = accepted.started_ms if accepted else now_ms()
+    pinned = accepted.flow_version if accepted else None
+    session = RunTransaction(
+        runtime.store, runtime.connectors, recorded=accepted is not None
+    )
     try:
         with session:
             conn = session.conn
-            plan = runtime.plans.plan_for_run(conn, project_id, flow_id)
+            plan = runtime.plans.plan_for_run(conn, project_id, flow_id, pinned)
             info = RunInfo(project_id, run_id, flow_id, plan.version, started)
             context: dict[str, Any] = {
                 "client": client,
@@ -115,6 +122,83 @@ def start_run(
         extra={"event_name": "run_finished"},
     )
     return run
+
+
+def accept_run(
+    runtime: Runtime,
+    project_id: str,
+    flow_id: str,
+    inputs: Mapping[str, Any] | None,
+    trigger: RunTrigger,
+) -> Run:
+    """Check a run can start and record it as `running`, to be finished later.
+
+    The run is pinned to the version current now; `finish_accepted_run` takes
+    it to its end. This is the first half of the asynchronous run pair.
+
+    Returns:
+        The `running` record; its run id is the API's `executionId`.
+
+    Raises:
+        FlowNotFound: the project has no such flow.
+        FlowDisabled: the flow is switched off.
+        InvalidArgument: the inputs are not an object.
+        PayloadTooLarge: the inputs are larger than the configured limit.
+    """
+    client = _check_inputs(runtime, inputs)
+    with runtime.store.begin() as conn:
+        plan = runtime.plans.plan_for_run(conn, project_id, flow_id)
+        info = RunInfo(project_id, new_id("R"), flow_id, plan.version, now_ms())
+        run = _run_record(info, trigger, client, None)
+        run_store.insert_run(conn, run)
+
+    return run
+
+
+def finish_accepted_run(
+    runtime: Runtime, accepted: Run, inputs: Mapping[str, Any] | None
+) -> Run:
+    """Run an accepted run to its end; it never raises and always ends the record.
+
+    Args:
+        runtime: the process runtime.
+        accepted: the record `accept_run` wrote.
+        inputs: the inputs as given (the record holds them redacted).
+
+    Returns:
+        The run as recorded at its end, completed or failed.
+    """
+    try:
+        return start_run(
+            runtime,
+            accepted.project_id,
+            accepted.flow_id,
+            inputs,
+            accepted.trigger,
+            accepted=accepted,
+        )
+    except IdflowError as exc:
+        # The flow was deleted or switched off between acceptance and start.
+        code = getattr(exc, "error_code", STEP_FAILED_CODE)
+        error = {"code": code, "message": exc.message, "taskId": None}
+    except Exception:
+        logger.exception(
+            "Accepted run %s crashed",
+            accepted.run_id,
+            extra={"event_name": "run_crashed"},
+        )
+        error = {
+            "code": STEP_FAILED_CODE,
+            "message": f"Run {accepted.run_id} stopped on an internal error; the server log has the details.",
+            "taskId": None,
+        }
+
+    failed = replace(
+        accepted, status=RunStatus.FAILED, error=error, finished_ms=now_ms()
+    )
+    with runtime.store.begin() as conn:
+        run_store.update_run(conn, failed)
+    return failed
 
 
 def get_run(runtime: Runtime, project_id: str, run_id: str) -> Run:

@@ -15,7 +15,7 @@ from idflow.services import flows as flow_service
 from idflow.services import projects as project_service
 from idflow.services import users as user_service
 from idflow.services.audit import CLI_ACTOR
-from idflow.services.runs import get_run, start_run
+from idflow.services.runs import accept_run, finish_accepted_run, get_run, start_run
 from idflow.settings import Settings
 from idflow.store import audit as audit_store
 from idflow.store import runs as run_store
@@ -265,3 +265,35 @@ def test_switching_a_flow_off_stops_its_runs_without_a_new_version(
         {"flowId": "answer", "disabled": True},
         {"flowId": "answer", "disabled": False},
     ]
+
+
+def test_an_accepted_run_is_running_at_once_and_keeps_the_version_of_acceptance(
+    runtime: Runtime, project_id: str, save_flow: SaveFlow
+) -> None:
+    answer = {"id": "answer", "steps": [{"id": "end", "end": {"v": "one"}}]}
+    save_flow(answer)
+
+    accepted = accept_run(runtime, project_id, "answer", {}, RunTrigger.API)
+    assert get_run(runtime, project_id, accepted.run_id).status is RunStatus.RUNNING
+    save_flow({**answer, "steps": [{"id": "end", "end": {"v": "two"}}]})
+    finished = finish_accepted_run(runtime, accepted, {})
+
+    assert (finished.run_id, finished.flow_version) == (accepted.run_id, 1)
+    assert finished.outputs == {"v": "one"}
+    assert get_run(runtime, project_id, accepted.run_id) == finished
+
+
+def test_an_accepted_run_whose_flow_went_away_ends_failed_with_the_reason(
+    runtime: Runtime, project_id: str, save_flow: SaveFlow
+) -> None:
+    save_flow({"id": "answer", "steps": [{"id": "end", "end": {"v": "one"}}]})
+    accepted = accept_run(runtime, project_id, "answer", {}, RunTrigger.API)
+    with runtime.store.begin() as conn:
+        flow_service.delete_flow(conn, CLI_ACTOR, project_id, "answer")
+
+    finished = finish_accepted_run(runtime, accepted, {})
+
+    assert finished.status is RunStatus.FAILED
+    assert finished.error is not None
+    assert finished.error["code"] == "E102101"
+    assert get_run(runtime, project_id, accepted.run_id).status is RunStatus.FAILED
