@@ -120,7 +120,10 @@ class _Planner:
         self.problems.append(Problem(message, self.source, task_id, field))
 
     def plan_step(self, task: Task) -> PlannedStep:
-        edges = {rule.interaction_id: rule.task_id for rule in task.rules}
+        edges: dict[str, str] = {}
+        for rule in task.rules:
+            # The first rule for an outcome wins, as `Task.edge` and validation read it.
+            edges.setdefault(rule.interaction_id, rule.task_id)
         if task.kind is TaskKind.CONDITION:
             branches = tuple(
                 self.plan_branch(task, index) for index in range(len(task.branches))
@@ -135,7 +138,7 @@ class _Planner:
             if compiled is not None:
                 arguments[name] = compiled
         action = self.actions.get(task.action or "")
-        if action is None and task.action:
+        if action is None and task.action in ACTIONS:
             # The catalogue check reports unknown ids; this catches a catalogue
             # entry that no implementation serves.
             self.problem(
@@ -182,8 +185,15 @@ class _Planner:
         )
 
     def plan_outputs(self, task: Task) -> tuple[PlannedOutput, ...]:
-        outputs = []
-        for index, output in enumerate(task.arguments.get("outputs") or []):
+        outputs: list[PlannedOutput] = []
+        raw = task.arguments.get("outputs") or []
+        if not isinstance(raw, list):
+            return ()  # validation reports the shape, beside the planner's problems
+        for index, output in enumerate(raw):
+            if not isinstance(output, Mapping) or not isinstance(
+                output.get("key"), str
+            ):
+                continue  # likewise reported by validation
             compiled = self.compile(
                 output.get("value"), task.id, f"arguments.outputs.{index}.value"
             )

@@ -29,7 +29,7 @@ from idflow.engine.contract import (
 from idflow.engine.conversions import convert_output
 from idflow.engine.operators import evaluate
 from idflow.engine.plan import Plan, PlannedAtomic, PlannedBranch, PlannedStep
-from idflow.errors import IdflowError
+from idflow.errors import ConditionError, IdflowError
 from idflow.flows.model import ELSE, ERROR_EDGE, SUCCESS, ErrorPolicy, TaskKind
 from idflow.redaction import is_secret_key, redact
 
@@ -123,6 +123,8 @@ def execute(
             else:
                 next_id = _run_action(step, context, run, conn, entry, session=session)
         except _StepError as exc:
+            entry.setdefault("outcome", "failed")
+            entry.setdefault("error", {"code": exc.code, "message": exc.message})
             return _fail(outcome, exc.code, exc.message, task_id)
         finally:
             entry["durationMs"] = round((time.perf_counter() - started) * 1000, 3)
@@ -274,20 +276,35 @@ def _compare(
         return atomic.predicate, atomic.check(target, now_ms)
     assert atomic.predicate_template is not None
     predicate = atomic.predicate_template.render(context)
-    return predicate, evaluate(atomic.operator, target, predicate, now_ms)
+    try:
+        return predicate, evaluate(atomic.operator, target, predicate, now_ms)
+    except ConditionError as exc:
+        # Only a templated predicate can be unusable at run time (a bad regex
+        # or duration from the context); the run fails at this task for it.
+        raise _StepError(STEP_FAILED_CODE, exc.message) from exc
 
 
 def _operand_record(
     atomic: PlannedAtomic, target: Any, predicate: Any, result: bool
 ) -> dict[str, Any]:
     last_segment = str(atomic.target_parts[-1]) if atomic.target_parts else ""
-    shown = "[redacted]" if is_secret_key(last_segment) else redact(target)
+    secret_target = is_secret_key(last_segment)
+    shown = "[redacted]" if secret_target else redact(target)
+    # A predicate read from the context is as secret as the key it came from,
+    # and one compared with a secret target most likely is that secret.
+    secret_predicate = atomic.predicate_template is not None and (
+        secret_target
+        or any(
+            is_secret_key(path.rsplit(".", 1)[-1])
+            for path in atomic.predicate_template.paths
+        )
+    )
     return {
         "target": atomic.target,
         "value": None if target is MISSING else shown,
         "missing": target is MISSING,
         "operator": atomic.operator,
-        "predicate": predicate,
+        "predicate": "[redacted]" if secret_predicate else redact(predicate),
         "result": result,
     }
 

@@ -228,3 +228,39 @@ def test_validation_and_planning_problems_are_reported_together() -> None:
         ("7", "No path from the start reaches"),
         ("1", "Condition operator 'bigger-tha"),
     ]
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [{"n": 1}, ["not an object"], [{"type": "string", "value": "x"}]],
+    ids=["object", "item-not-an-object", "item-without-key"],
+)
+def test_malformed_end_outputs_are_reported_as_problems_not_crashes(
+    outputs: Any,
+) -> None:
+    raw = document(end_task("0", outputs=outputs))
+
+    problems = problems_of(raw)
+
+    assert problems
+    assert all(p.task_id == "0" for p in problems)
+
+
+def test_an_unknown_action_is_reported_once() -> None:
+    raw = document(action_task("1", "user-explode"), end_task("0"))
+
+    problems = problems_of(raw)
+
+    assert [p.field for p in problems] == ["action"]
+    assert "user-explode" in problems[0].message
+
+
+def test_the_first_rule_for_an_outcome_is_the_edge_the_run_follows() -> None:
+    raw = document(action_task("1", "user-disable"), end_task("0"), end_task("9"))
+    raw["contents"]["tasks"]["1"]["next"]["rules"].append(
+        {"interactionId": "success", "taskId": "9"}
+    )
+
+    plan = plan_of(raw)
+
+    assert plan.steps["1"].edges["success"] == "0"

@@ -534,6 +534,49 @@ def test_the_trace_hides_condition_values_under_secret_looking_keys(
     assert b"hunter2" not in orjson.dumps(run.trace)
 
 
+def test_the_trace_hides_a_templated_predicate_read_from_a_secret_key(
+    run_flow: RunFlow,
+) -> None:
+    run = run_flow(
+        """
+        id: secret-predicate
+        steps:
+          - id: check
+            if:
+              - {id: a, when: "client.given equal {{ client.expectedToken }}", goto: done}
+            else: done
+          - {id: done, end: {}}
+        """,
+        {"given": "s3cr3t", "expectedToken": "s3cr3t"},
+    )
+
+    operand = run.trace[0]["branches"][0]["operands"][0]
+    assert (operand["predicate"], operand["result"]) == ("[redacted]", True)
+    assert operand["value"] == "s3cr3t"  # `given` is not a secret-looking key
+
+
+def test_a_templated_predicate_unusable_at_run_time_fails_the_run_at_its_task(
+    run_flow: RunFlow,
+) -> None:
+    run = run_flow(
+        """
+        id: bad-pattern
+        steps:
+          - id: check
+            if:
+              - {id: a, when: "client.v matches {{ client.pattern }}", goto: done}
+            else: done
+          - {id: done, end: {}}
+        """,
+        {"v": "abc", "pattern": "("},
+    )
+
+    assert run.status is RunStatus.FAILED
+    assert run.error is not None
+    assert (run.error["taskId"], run.error["code"]) == ("check", "E102002")
+    assert run.trace[0]["outcome"] == "failed"
+
+
 def test_the_trace_hides_secret_looking_keys_of_an_actions_detail() -> None:
     def leaky(call: ActionCall) -> ActionResult:
         return ActionResult(None, {"userId": "U1", "sessionToken": "s3cr3t"})
