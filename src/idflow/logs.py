@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 current_project: ContextVar[str] = ContextVar("current_project", default="-")
@@ -27,6 +29,23 @@ class ContextFilter(logging.Filter):
         record.project_id = current_project.get()
         record.run_id = current_run.get()
         return True
+
+
+@contextmanager
+def bound(project_id: str, run_id: str | None = None) -> Iterator[None]:
+    """Stamp every log line inside the block with a project and run id.
+
+    Context variables do not follow work handed to another thread, so the code
+    that does the work binds them where it starts, not the caller.
+    """
+    project_token = current_project.set(project_id)
+    run_token = current_run.set(run_id) if run_id is not None else None
+    try:
+        yield
+    finally:
+        if run_token is not None:
+            current_run.reset(run_token)
+        current_project.reset(project_token)
 
 
 def configure_logging(level: str = "INFO") -> None:
