@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, func, insert, select, update
 
 from idflow.store.driver import DriverStatement
 from idflow.store.records import Run, RunStatus, RunTrigger
@@ -128,6 +128,17 @@ def list_runs(
     )
 
     return [_run_from_row(row) for row in conn.execute(query)]
+
+
+def count_runs(
+    conn: Connection, project_id: str, *, flow_id: str | None = None
+) -> int:
+    """Return how many runs the project has recorded, of one flow when given."""
+    query = select(func.count()).select_from(runs).where(runs.c.project_id == project_id)
+    if flow_id is not None:
+        query = query.where(runs.c.flow_id == flow_id)
+
+    return int(conn.execute(query).scalar_one())
 
 
 def _optional_dict(value: Any) -> dict[str, Any] | None:
