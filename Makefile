@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint format openapi bench clean
+.PHONY: help install run test test-fast lint format openapi bench bench-http clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,6 +46,10 @@ openapi: install ## Regenerate docs/openapi.json from the route table (a test ho
 
 bench: install ## Measure runs per second; results go to bench/RESULTS.md by hand.
 	$(BIN)/python bench/engine_runs.py
+
+bench-http: install ## Measure runs per second over HTTP with wrk (installs it from Debian's packages).
+	@scripts/install-bench-tools.sh
+	$(BIN)/python bench/http_runs.py
 
 clean: ## Remove the virtual environment and caches (keeps var/).
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
