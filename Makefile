@@ -25,8 +25,9 @@ run: install ## Migrate the store and serve the API on 127.0.0.1:8080 (SQLite at
 	$(BIN)/idflow migrate
 	$(BIN)/idflow serve
 
-test: install ## Run every test; starts a local PostgreSQL if it is installed and down.
+test: install ## Run every test; starts local PostgreSQL and MariaDB if installed and down.
 	@scripts/ensure-postgres.sh
+	@scripts/ensure-mariadb.sh
 	$(BIN)/pytest --cov=idflow --cov-branch --cov-report=term:skip-covered
 
 test-fast: install ## Unit tests only.
