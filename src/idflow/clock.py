@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
+import random
 import time
 
 # Crockford's base32 keeps ids readable aloud and free of look-alike letters.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+# Ids are unique, not secret (keys and secrets come from `secrets`), so a
+# generator seeded from the OS serves them. `os.urandom` per id released the
+# GIL for a system call on every request, and under load each release cost a
+# wait of up to the interpreter's switch interval to get it back.
+_random = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))
 
 
 def now_ms() -> int:
@@ -28,7 +36,7 @@ def new_id(prefix: str) -> str:
     Returns:
         The id, for example ``U01JD8M3ZQ7WQ8H1ZC2T9G0K3XF``.
     """
-    number = (now_ms() << 80) | int.from_bytes(os.urandom(10), "big")
+    number = (now_ms() << 80) | _random.getrandbits(80)
     chars = []
     for _ in range(26):
         chars.append(_ALPHABET[number & 31])
