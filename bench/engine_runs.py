@@ -261,6 +261,7 @@ def _check(
         if values["daysInactive"] == INACTIVE_DAYS
     }
     with runtime.store.connect() as conn:
+        row_count = run_store.count_runs(conn, project_id, flow_id=FLOW_ID)
         recorded = {
             run.run_id: run
             for run in run_store.list_runs(
@@ -279,8 +280,8 @@ def _check(
         }
 
     problems = []
-    if set(recorded) != {run.run_id for run in started}:
-        problems.append(f"{len(recorded)} run rows for {len(started)} runs started")
+    if row_count != len(started) or set(recorded) != {run.run_id for run in started}:
+        problems.append(f"{row_count} run rows for {len(started)} runs started")
     for run, values in zip(started, inputs, strict=True):
         stored = recorded.get(run.run_id)
         expected = {
@@ -305,7 +306,7 @@ def _check(
     if problems:
         sys.exit("check failed:\n  " + "\n  ".join(problems[:20]))
     return (
-        f"checked: {len(recorded)} run rows completed, {len(disabling)} users "
+        f"checked: {row_count} run rows, all completed; {len(disabling)} users "
         f"disabled with {event_count} UserModified events, "
         f"{len(inputs) - len(disabling)} untouched"
     )

@@ -14,6 +14,7 @@ lookup table::
     ├── ConditionError                a condition operator or predicate is unusable
     ├── ConversionError               an End output does not fit its declared type
     ├── ContextError                  a value cannot be written at a context path
+    ├── LeaseLost                     a worker no longer holds the delivery it ran
     ├── ConnectorError        E123001     a connector call failed; the step's code
     │   ├── OutboundRefused   E123003     the destination address is not allowed
     │   └── ConnectorTimedOut E123004     the call took longer than its timeout
@@ -30,7 +31,9 @@ lookup table::
         │   ├── ProjectNotFound       E011105 404
         │   ├── KeyNotFound           E011106 404  no live management key with this id
         │   ├── ConnectorNotFound     E123101 404
-        │   └── RunNotFound           E102104 404
+        │   ├── RunNotFound           E102104 404
+        │   ├── DeliveryNotFound      E102107 404
+        │   └── EventNotFound         E102108 404
         ├── FlowDisabled              E102105 409  the flow is switched off
         ├── Conflict                  E011109 409
         │   ├── UserAlreadyExists     E062107 409
@@ -99,6 +102,14 @@ class ConversionError(IdflowError):
 
 class ContextError(IdflowError):
     """A value cannot be written at a dotted path of the flow context."""
+
+
+class LeaseLost(IdflowError):
+    """The worker's lease on a delivery lapsed and another worker took it over.
+
+    Raised by the fenced delivery updates; the worker's transaction rolls back,
+    so the run it was finishing leaves no effect and the new owner runs it.
+    """
 
 
 class ConnectorError(IdflowError):
@@ -223,6 +234,18 @@ class RunNotFound(NotFound):
     """No run or execution with this id exists in the project."""
 
     error_code, description = "E102104", "Execution not found"
+
+
+class DeliveryNotFound(NotFound):
+    """No delivery with this id exists in the project."""
+
+    error_code, description = "E102107", "Delivery not found"
+
+
+class EventNotFound(NotFound):
+    """No audit event with this id exists in the project."""
+
+    error_code, description = "E102108", "Audit event not found"
 
 
 class ConnectorNotFound(NotFound):

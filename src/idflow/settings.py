@@ -14,7 +14,8 @@
 | IDFLOW_RATE_LIMIT_OVERRIDES | - | families set apart: `flow-run=100/10s,audit-search=off` |
 
 Connector settings (secret keys, outbound allowlist, caps) are read by
-`idflow.connectors.config`, whose docstring lists them.
+`idflow.connectors.config`, and event delivery and worker settings by
+`idflow.workers.config`; their docstrings list them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from idflow.api.rate_limits import RateLimitPolicy
 from idflow.connectors.config import ConnectorSettings
 from idflow.engine.runner import RunLimits
 from idflow.errors import ConfigurationError
+from idflow.workers.config import DeliverySettings
 
 DEFAULT_DATABASE_URL = "sqlite:///var/idflow.db"
 
@@ -50,6 +52,7 @@ class Settings:
     log_level: str = "INFO"
     rate_limits: RateLimitPolicy = field(default_factory=RateLimitPolicy)
     connectors: ConnectorSettings = field(default_factory=ConnectorSettings)
+    deliveries: DeliverySettings = field(default_factory=DeliverySettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -76,6 +79,7 @@ class Settings:
                 source.get("IDFLOW_RATE_LIMIT_OVERRIDES"),
             ),
             connectors=ConnectorSettings.from_env(source),
+            deliveries=DeliverySettings.from_env(source),
         )
 
     @property

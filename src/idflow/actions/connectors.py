@@ -19,7 +19,7 @@ from idflow.actions import arguments
 from idflow.connectors.base import ResolvedConnector
 from idflow.connectors.registry import KINDS
 from idflow.connectors.runtime import ConnectorRuntime
-from idflow.engine.contract import ActionCall, ActionResult, ExternalCall
+from idflow.engine.contract import ActionCall, ActionResult, ExternalCall, RunInfo
 from idflow.errors import ConfigurationError, ConnectorError, InvalidArgument
 from idflow.redaction import scrub_values
 from idflow.services import connectors as connector_service
@@ -33,6 +33,15 @@ COMMON_ARGUMENTS = ("connector", "timeoutSeconds", "async")
 def idempotency_key(run_id: str, task_id: str) -> str:
     """The idempotency key of one step of one run: the same on every retry."""
     return hashlib.sha256(f"{run_id}/{task_id}".encode()).hexdigest()[:32]
+
+
+def _key_scope(run: RunInfo) -> str:
+    # A run started by an event is one attempt at its delivery, which the
+    # (event, flow) pair names; every attempt then sends the same key, so a
+    # receiver can tell a retry after a crash from a new request.
+    if run.triggering_event_id:
+        return f"delivery:{run.triggering_event_id}:{run.flow_id}"
+    return run.run_id
 
 
 def _flag(call: ActionCall, name: str) -> bool:
@@ -79,7 +88,7 @@ def _prepare(call: ActionCall, connector_type: str) -> ActionResult:
         call.conn, runtime.keyring, call.run.project_id, name, connector_type
     )
     outbound = runtime.outbound(
-        _timeout(call, resolved), idempotency_key(call.run.run_id, call.task_id)
+        _timeout(call, resolved), idempotency_key(_key_scope(call.run), call.task_id)
     )
     request = {
         key: value

@@ -21,6 +21,7 @@ from starlette.types import Message, Receive, Scope, Send
 from idflow.api import (
     audit,
     connectors,
+    deliveries,
     flows,
     keys,
     openapi,
@@ -142,6 +143,8 @@ ROUTES = [
     _post("/v1/mgmt/idflow/key/revoke", keys.revoke_key),
     # idflow's own connector administration.
     *connectors.ROUTES,
+    # idflow's own event deliveries.
+    *deliveries.ROUTES,
     # Process.
     _get("/v1/mgmt/license", license_info),
     _get("/health", health),

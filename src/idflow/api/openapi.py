@@ -62,6 +62,8 @@ _TAGS = (
     ("/v1/mgmt/audit/", "Audit"),
     ("/v1/mgmt/idflow/key/", "Keys"),
     ("/v1/mgmt/idflow/connector", "Connectors"),
+    ("/v1/mgmt/idflow/delivery", "Deliveries"),
+    ("/v1/mgmt/idflow/event", "Deliveries"),
 )
 _DESCRIPTION = (
     "idflow's management API, wire-compatible with Descope's for the official "

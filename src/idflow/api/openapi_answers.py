@@ -43,6 +43,9 @@ def record(**properties: JsonSchema) -> JsonSchema:
 
 
 _EPOCH_SECONDS = described(INTEGER, "Epoch seconds.")
+_NULL_STRING: JsonSchema = {"type": ["string", "null"]}
+_NULL_INTEGER: JsonSchema = {"type": ["integer", "null"]}
+_NULL_OBJECT: JsonSchema = {"type": ["object", "null"]}
 _TENANT_MEMBERSHIP = record(
     tenantId=STRING,
     roleNames=array(STRING),
@@ -139,6 +142,38 @@ ENTITIES: dict[str, JsonSchema] = {
         failure=STRING,
         user=described(OBJECT, "The entry as it was sent."),
     ),
+    "Delivery": record(
+        deliveryId=STRING,
+        eventId=STRING,
+        flowId=STRING,
+        status={
+            "type": "string",
+            "enum": ["pending", "running", "done", "dead", "skipped"],
+        },
+        attempts=INTEGER,
+        availableTime=described(INTEGER, "Epoch milliseconds of the next attempt."),
+        leaseOwner=described(_NULL_STRING, "The worker holding or that finished it."),
+        leaseExpiresTime=described(_NULL_INTEGER, "Epoch milliseconds."),
+        lastError=described(_NULL_OBJECT, "`code`, `message`, `taskId`, `runId`."),
+        runId=described(_NULL_STRING, "The run of the last attempt."),
+        skipReason=_NULL_STRING,
+        createdTime=described(INTEGER, "Epoch milliseconds: the event's time."),
+        finishedTime=described(_NULL_INTEGER, "Epoch milliseconds."),
+    ),
+    "ChainedEvent": record(
+        id=STRING,
+        action=STRING,
+        type={"type": "string", "enum": ["info", "warn", "error"]},
+        custom=BOOLEAN,
+        actorId=STRING,
+        userId=_NULL_STRING,
+        tenantId=_NULL_STRING,
+        occurred=described(INTEGER, "Epoch milliseconds."),
+        data=OBJECT,
+        originEventId=described(_NULL_STRING, "The first event of its chain."),
+        depth=described(INTEGER, "Runs between the origin event and this one."),
+        runId=described(_NULL_STRING, "The run that caused the event."),
+    ),
 }
 
 ANSWERS: dict[str, JsonSchema] = {
@@ -199,6 +234,24 @@ ANSWERS: dict[str, JsonSchema] = {
         },
         "required": ["ok", "durationMs"],
     },
+    "DeliveriesAnswer": record(deliveries=array(ref("Delivery")), total=INTEGER),
+    "DeliveryAnswer": record(delivery=ref("Delivery")),
+    "RedriveAnswer": record(
+        count=described(INTEGER, "Deliveries redriven, or that would be."),
+        dryRun=BOOLEAN,
+    ),
+    "EventReportAnswer": record(
+        event=ref("ChainedEvent"),
+        deliveries=described(
+            array(OBJECT),
+            "Each `Delivery`, plus `runStatus` and `stoppedAt` (`taskId`, `name`, "
+            "`operands`) when a condition filtered the run out.",
+        ),
+        chainStopped=described(
+            _NULL_OBJECT,
+            "The `EventChainStopped` data when the event was too deep to deliver.",
+        ),
+    ),
     "LicenseAnswer": record(rateLimitTier=STRING),
     "HealthAnswer": record(status={"type": "string", "enum": ["ok"]}),
     "OpenApiAnswer": described(OBJECT, "This document."),

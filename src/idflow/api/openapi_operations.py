@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from idflow.api import (
     audit,
     connectors,
+    deliveries,
     flows,
     keys,
     tenants,
@@ -286,6 +287,29 @@ OPERATIONS: dict[str, Operation] = {
     ),
     "GET /v1/mgmt/idflow/connector/all": Operation(
         "List the connectors", READ, "ConnectorsAnswer"
+    ),
+    # idflow's own event deliveries.
+    "POST /v1/mgmt/idflow/delivery/search": Operation(
+        "Search event deliveries",
+        READ,
+        "DeliveriesAnswer",
+        deliveries.DeliverySearchBody,
+    ),
+    "GET /v1/mgmt/idflow/delivery": Operation(
+        "Load a delivery", READ, "DeliveryAnswer", query={"id": True}, errors=_NONE
+    ),
+    "POST /v1/mgmt/idflow/delivery/redrive": Operation(
+        "Redrive dead-lettered deliveries, or count them",
+        FULL,
+        "RedriveAnswer",
+        deliveries.RedriveBody,
+    ),
+    "GET /v1/mgmt/idflow/event": Operation(
+        "Explain which flows an event started, and why not",
+        READ,
+        "EventReportAnswer",
+        query={"id": True},
+        errors=_NONE,
     ),
     # Process.
     "GET /v1/mgmt/license": Operation(

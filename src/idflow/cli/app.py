@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from idflow.cli import connectors, flows, init, projects, runs, serve, users
+from idflow.cli import (
+    connectors,
+    deliveries,
+    events,
+    flows,
+    init,
+    projects,
+    runs,
+    serve,
+    users,
+    worker,
+)
 from idflow.cli.root import cli
 
 for group in (projects.project, projects.key, flows.flow, users.user, runs.runs):
@@ -11,6 +22,8 @@ cli.add_command(serve.serve)
 cli.add_command(serve.migrate)
 cli.add_command(connectors.connector)
 cli.add_command(init.init)
+for command in (events.events, deliveries.deliveries, worker.worker):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -16,8 +16,13 @@ from idflow.services.audit import CLI_ACTOR
 from idflow.store import migrate as store_migrate
 from idflow.store import projects as project_store
 from idflow.store.database import Store
+from idflow.workers.worker import Worker
 
 logger = logging.getLogger(__name__)
+
+# Runs of the embedded SQLite worker go one by one; a claim of this many more
+# saves a write transaction per run, and holds none of them long.
+SQLITE_PREFETCH = 16
 
 
 @click.command()
@@ -27,13 +32,20 @@ logger = logging.getLogger(__name__)
 @click.option(
     "--port", type=int, help="Port to listen on (env IDFLOW_PORT, default 8080)."
 )
+@click.option(
+    "--no-worker",
+    is_flag=True,
+    help="Run no worker in this process; event-triggered flows wait for `idflow worker`.",
+)
 @pass_state
-def serve(state: CliState, host: str | None, port: int | None) -> None:
-    """Serve the management API.
+def serve(state: CliState, host: str | None, port: int | None, no_worker: bool) -> None:
+    """Serve the management API, and run event-triggered flows.
 
     On SQLite the store is migrated on start; on PostgreSQL an outdated schema is
     refused until `idflow migrate` has run. With an empty store, a first project
-    and management key are created and printed once.
+    and management key are created and printed once. A worker runs in the same
+    process unless --no-worker is given: on SQLite one run at a time on the
+    store thread, on PostgreSQL IDFLOW_WORKER_CONCURRENCY runs at once.
     """
     configure_logging(state.settings.log_level)
     with handled_errors():
@@ -48,14 +60,37 @@ def serve(state: CliState, host: str | None, port: int | None) -> None:
         runtime.store.url_for_display,
         extra={"event_name": "server_started"},
     )
-    uvicorn.run(
-        create_app(runtime),
-        host=bind_host,
-        port=bind_port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-    )
+    embedded = None if no_worker else _embedded_worker(runtime)
+    try:
+        uvicorn.run(
+            create_app(runtime),
+            host=bind_host,
+            port=bind_port,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+        )
+    finally:
+        # uvicorn returns once a signal has drained the requests; the worker
+        # then finishes or hands back its claims before the store closes.
+        if embedded is not None:
+            embedded.stop()
+
+
+def _embedded_worker(runtime: Runtime) -> Worker:
+    if runtime.store.dialect_name == "sqlite":
+        # SQLite has one write lock: runs share the API's one store thread
+        # rather than wait for the lock behind it (decision 0005).
+        embedded = Worker(
+            runtime,
+            concurrency=1,
+            prefetch=SQLITE_PREFETCH,
+            run_in=lambda work: runtime.submit_blocking(work).result(),
+        )
+    else:
+        embedded = Worker(runtime)
+    embedded.start()
+    return embedded
 
 
 def _first_project(runtime: Runtime) -> None:

@@ -18,6 +18,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+# How deep a chain of event-started runs may go before its events start no flow.
+MAX_EVENT_DEPTH = 5
+
 
 @dataclass(frozen=True, slots=True)
 class RunInfo:
@@ -28,9 +31,13 @@ class RunInfo:
     flow_id: str
     flow_version: int
     started_ms: int
-    # Where audit events written by this run sit in their causal chain.
+    # Where audit events written by this run sit in their causal chain: the
+    # chain's first event and the depth of the event that started the run.
     origin_event_id: str | None = None
     depth: int = 0
+    triggering_event_id: str | None = None
+    # Events this deep start no flows (IDFLOW_MAX_EVENT_DEPTH).
+    max_event_depth: int = MAX_EVENT_DEPTH
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 """idflow's own audit events: the closed list of types, and the one way to emit them.
 
-Every change idflow makes writes its event here, in the transaction of the change.
+Every change idflow makes writes its event here, in the transaction of the change,
+together with the event's deliveries to the flows it starts (`services.outbox`).
 Events posted by backends are custom events with free names (`emit_custom`); the
 two never mix, because idflow's own names come only from `AuditAction`.
 """
@@ -8,12 +9,13 @@ two never mix, because idflow's own names come only from `AuditAction`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
 from idflow.clock import new_id, now_ms
 from idflow.engine.contract import RunInfo
+from idflow.services import outbox
 from idflow.store import audit as audit_store
 from idflow.store.records import AuditEvent, AuditType
 
@@ -39,6 +41,7 @@ class AuditAction(StrEnum):
     CONNECTOR_MODIFIED = "ConnectorModified"
     CONNECTOR_DELETED = "ConnectorDeleted"
     CONNECTOR_SECRETS_REKEYED = "ConnectorSecretsRekeyed"
+    EVENT_CHAIN_STOPPED = "EventChainStopped"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,7 @@ class Actor:
 
 
 CLI_ACTOR = Actor("cli")
+_OWN_ACTIONS = frozenset(str(action) for action in AuditAction)
 
 
 def emit(
@@ -100,7 +104,11 @@ def emit_custom(
     tenant_id: str | None = None,
     data: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
-    """Write a custom event, posted by a backend or a flow's audit step."""
+    """Write a custom event, posted by a backend or a flow's audit step.
+
+    A custom event starts the flows that list its name, unless the name is one
+    of idflow's own types: a backend cannot pass off its events as idflow's.
+    """
     return _record(
         conn,
         actor,
@@ -112,6 +120,7 @@ def emit_custom(
         tenant_id=tenant_id,
         login_ids=(),
         data=data,
+        deliver=action not in _OWN_ACTIONS,
     )
 
 
@@ -127,6 +136,7 @@ def _record(
     tenant_id: str | None,
     login_ids: tuple[str, ...],
     data: Mapping[str, Any] | None,
+    deliver: bool = True,
 ) -> AuditEvent:
     run = actor.run
     event = AuditEvent(
@@ -149,8 +159,32 @@ def _record(
         run_id=run.run_id if run else None,
     )
     audit_store.record_event(conn, event)
+    # The outbox: deliveries to the flows this event starts, in this transaction.
+    stop = outbox.enqueue_deliveries(conn, event, run) if deliver else None
+    if stop is not None:
+        audit_store.record_event(conn, _chain_stopped(event, stop))
 
     return event
+
+
+def _chain_stopped(event: AuditEvent, stop: outbox.ChainStop) -> AuditEvent:
+    # Recorded straight to the store, never through the outbox: it must not
+    # start flows itself, or a loop would only move one event further.
+    return replace(
+        event,
+        event_id=new_id("A"),
+        action=str(AuditAction.EVENT_CHAIN_STOPPED),
+        type=AuditType.WARN,
+        custom=False,
+        external_ids=(),
+        data={
+            "eventId": event.event_id,
+            "action": event.action,
+            "depth": event.depth,
+            "maxDepth": stop.max_depth,
+            "flowIds": list(stop.flow_ids),
+        },
+    )
 
 
 def search_audit(

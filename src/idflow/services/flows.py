@@ -21,6 +21,7 @@ from idflow.errors import FlowDisabled, FlowNotFound
 from idflow.flows.descope import parse_document, v2_to_v1
 from idflow.flows.model import Flow
 from idflow.services.audit import Actor, AuditAction, emit
+from idflow.services.triggers import index_flow
 from idflow.store import flows as flow_store
 from idflow.store.records import FlowRecord, FlowVersion
 
@@ -84,6 +85,7 @@ def save_flow(
         note=note,
         now_ms=now_ms(),
     )
+    index_flow(conn, project_id, flow.flow_id)
     emit(
         conn,
         actor,
@@ -107,6 +109,7 @@ def delete_flow(conn: Any, actor: Actor, project_id: str, flow_id: str) -> None:
     """Delete a flow and its versions (runs stay); write `FlowDeleted`."""
     require_flow(conn, project_id, flow_id)
     flow_store.delete_flow(conn, project_id, flow_id)
+    index_flow(conn, project_id, flow_id)
     emit(conn, actor, project_id, AuditAction.FLOW_DELETED, data={"flowId": flow_id})
 
 
@@ -182,6 +185,7 @@ def set_flow_disabled(
     if record.disabled == disabled:
         return False
     flow_store.set_flow_disabled(conn, project_id, flow_id, disabled, now_ms())
+    index_flow(conn, project_id, flow_id)
     emit(
         conn,
         actor,

@@ -20,8 +20,10 @@ from idflow.clock import new_id, now_ms
 from idflow.engine.contract import RunInfo
 from idflow.engine.runner import STEP_FAILED_CODE, RunOutcome, execute
 from idflow.errors import IdflowError, InvalidArgument, PayloadTooLarge, RunNotFound
+from idflow.logs import bound
 from idflow.redaction import redact
 from idflow.runtime import Runtime
+from idflow.services.run_hooks import RunHooks
 from idflow.services.run_session import RunTransaction
 from idflow.store import runs as run_store
 from idflow.store.records import Run, RunStatus, RunTrigger
@@ -46,6 +48,7 @@ def start_run(
     *,
     triggering_event: Mapping[str, Any] | None = None,
     accepted: Run | None = None,
+    hooks: RunHooks | None = None,
 ) -> Run:
     """Run a flow's current version to its end and record the run.
 
@@ -58,6 +61,7 @@ def start_run(
         triggering_event: the audit record that started it, if one did.
         accepted: the `running` record `accept_run` wrote, when the run was
             accepted earlier; the run keeps its id, start time and version.
+        hooks: work to do in the run's own transactions (a worker's delivery).
 
     Returns:
         The recorded run; its status says whether it completed or failed.
@@ -70,6 +74,33 @@ def start_run(
     """
     client = _check_inputs(runtime, inputs)
     run_id = accepted.run_id if accepted else new_id("R")
+    # Every log line of the run, the engine's and the actions', names it.
+    with bound(project_id, run_id):
+        return _run(
+            runtime,
+            project_id,
+            flow_id,
+            client=client,
+            trigger=trigger,
+            run_id=run_id,
+            triggering_event=triggering_event,
+            accepted=accepted,
+            hooks=hooks,
+        )
+
+
+def _run(
+    runtime: Runtime,
+    project_id: str,
+    flow_id: str,
+    *,
+    client: dict[str, Any],
+    trigger: RunTrigger,
+    run_id: str,
+    triggering_event: Mapping[str, Any] | None,
+    accepted: Run | None,
+    hooks: RunHooks | None,
+) -> Run:
     started = accepted.started_ms if accepted else now_ms()
     pinned = accepted.flow_version if accepted else None
     session = RunTransaction(
@@ -78,8 +109,13 @@ def start_run(
     try:
         with session:
             conn = session.conn
+            if hooks is not None and hooks.on_begin is not None:
+                hooks.on_begin(conn)
             plan = runtime.plans.plan_for_run(conn, project_id, flow_id, pinned)
             info = RunInfo(project_id, run_id, flow_id, plan.version, started)
+            info = _continue_chain(
+                info, triggering_event, runtime.settings.deliveries.max_event_depth
+            )
             context: dict[str, Any] = {
                 "client": client,
                 "run": {
@@ -104,6 +140,8 @@ def start_run(
             if not outcome.succeeded:
                 raise _RollBack(outcome)
             session.save_run(run)
+            if hooks is not None and hooks.before_commit is not None:
+                hooks.before_commit(session.conn, run)
     except _RollBack:
         session.save_failed_run(run)
         logger.info(
@@ -243,6 +281,7 @@ def _run_record(
             status=RunStatus.RUNNING,
             started_ms=info.started_ms,
             inputs=redact(client),
+            triggering_event_id=info.triggering_event_id,
         )
     return Run(
         project_id=info.project_id,
@@ -257,4 +296,25 @@ def _run_record(
         error=outcome.error,
         trace=tuple(outcome.trace),
         finished_ms=now_ms(),
+        triggering_event_id=info.triggering_event_id,
+    )
+
+
+def _continue_chain(
+    info: RunInfo, event: Mapping[str, Any] | None, max_depth: int
+) -> RunInfo:
+    # The events this run writes continue the chain of the event that started
+    # it (docs/events.md): same origin, one level deeper. Loop protection in
+    # services/outbox.py reads both.
+    if event is None:
+        return replace(info, max_event_depth=max_depth)
+    event_id = event.get("id")
+    origin = event.get("originEventId") or event_id
+    depth = event.get("depth")
+    return replace(
+        info,
+        origin_event_id=str(origin) if origin else None,
+        depth=depth if isinstance(depth, int) else 0,
+        triggering_event_id=str(event_id) if event_id else None,
+        max_event_depth=max_depth,
     )

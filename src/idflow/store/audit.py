@@ -1,7 +1,8 @@
 """Audit trail queries: record an event, read one back, search a project's trail.
 
-`record_event` is the only way an audit event enters the database, so whatever
-must happen with every event happens there, in the transaction of the change.
+`record_event` is the only way an audit event enters the database; its one
+caller, `services.audit`, writes the event's deliveries right after it, in the
+transaction of the change.
 """
 
 from __future__ import annotations
@@ -32,9 +33,12 @@ from idflow.store.tables import audit_events
 
 # Runs write events on their hot path: straight to the driver (see store/driver.py).
 _INSERT_EVENT = DriverStatement(insert(audit_events))
-_GET_EVENT = select(audit_events).where(
-    audit_events.c.project_id == bindparam("project_id"),
-    audit_events.c.event_id == bindparam("event_id"),
+# Workers read the event of every delivery they claim: straight to the driver too.
+_GET_EVENT = DriverStatement(
+    select(audit_events).where(
+        audit_events.c.project_id == bindparam("project_id"),
+        audit_events.c.event_id == bindparam("event_id"),
+    )
 )
 
 
@@ -46,14 +50,11 @@ def record_event(conn: Connection, event: AuditEvent) -> None:
         event: the event; its id must be new.
     """
     _INSERT_EVENT.execute(conn, _event_values(event))
-    # The outbox of deliveries for this event will be written here, in this same transaction.
 
 
 def get_event(conn: Connection, project_id: str, event_id: str) -> AuditEvent | None:
     """Return the event with this id, or None when the project has none."""
-    row = conn.execute(
-        _GET_EVENT, {"project_id": project_id, "event_id": event_id}
-    ).first()
+    row = _GET_EVENT.first(conn, {"project_id": project_id, "event_id": event_id})
     return None if row is None else _event_from_row(row)
 
 

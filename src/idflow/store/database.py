@@ -56,13 +56,7 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        # Write transactions draw from a copy of the engine (same pool) that
-        # carries the SQLite BEGIN option, rather than setting it per connection.
-        self._writer = engine
-        if engine.dialect.name == "sqlite":
-            self._writer = engine.execution_options(
-                **{_BEGIN_OPTION: "BEGIN IMMEDIATE"}
-            )
+        self._is_sqlite = engine.dialect.name == "sqlite"
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -122,8 +116,11 @@ class Store:
             StoreError: the database failed to run a statement or to commit.
         """
         try:
-            with self._writer.connect() as conn, conn.begin():
-                yield conn
+            with self._engine.connect() as conn:
+                if self._is_sqlite:
+                    conn.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+                with conn.begin():
+                    yield conn
         except DBAPIError as exc:
             raise _store_error(exc) from exc
 

@@ -19,7 +19,7 @@ store keeps `Connection.execute`.
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,36 +34,43 @@ _Processor = Callable[[Any], Any]
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
-    """A statement compiled for one dialect, its processors in bind order."""
+    """A statement compiled for one dialect.
+
+    Attributes:
+        bind_names: the parameter names in the order the SQL binds them.
+        bind_defaults: values bound in the statement itself, such as a LIMIT;
+            callers give the rest.
+        bind_processors: (position, processor) for the parameters that need
+            converting; most are bound as they are.
+        column_processors: (position, processor) likewise for result columns.
+    """
 
     sql: str
     positional: bool
     bind_names: tuple[str, ...]
-    bind_processors: tuple[_Processor | None, ...]
-    # Values bound in the statement itself, such as a LIMIT; callers give the rest.
     bind_defaults: Mapping[str, Any]
+    bind_processors: tuple[tuple[int, _Processor], ...]
     row_type: Callable[..., Any] | None
-    column_processors: tuple[_Processor | None, ...]
+    column_processors: tuple[tuple[int, _Processor], ...]
 
     def arguments(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         if self.bind_defaults:
             params = {**self.bind_defaults, **params}
-        values = [
-            params[name] if process is None else process(params[name])
-            for name, process in zip(self.bind_names, self.bind_processors, strict=True)
-        ]
+        values = [params[name] for name in self.bind_names]
+        for position, process in self.bind_processors:
+            values[position] = process(values[position])
+
         if self.positional:
-            return tuple(values)
+            return values
         return dict(zip(self.bind_names, values, strict=True))
 
     def row(self, values: Sequence[Any]) -> Any:
         assert self.row_type is not None, "only a SELECT returns rows"
-        return self.row_type(
-            *(
-                value if process is None else process(value)
-                for value, process in zip(values, self.column_processors, strict=True)
-            )
-        )
+        converted = list(values)
+        for position, process in self.column_processors:
+            converted[position] = process(converted[position])
+
+        return self.row_type(*converted)
 
 
 class DriverStatement:
@@ -119,6 +126,21 @@ class DriverStatement:
 
         return None if values is None else compiled.row(values)
 
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
+        """Run a SELECT and return all its rows, as `first` returns one.
+
+        Raises:
+            DBAPIError: as `execute` does.
+        """
+        compiled = self._compiled_for(conn.dialect, params)
+        cursor = _execute(conn, compiled.sql, compiled.arguments(params))
+        try:
+            values = cursor.fetchall()
+        finally:
+            cursor.close()
+
+        return [compiled.row(row) for row in values]
+
     def _compiled_for(self, dialect: Dialect, params: Mapping[str, Any]) -> _Compiled:
         # Keyed by the parameter names too: like Connection.execute, an INSERT
         # names only the columns given, and the table's defaults fill the rest.
@@ -156,19 +178,19 @@ def _compile(
     assert not any(bind.expanding for bind in binds.values()), "no expanding binds"
 
     names = tuple(compiled.positiontup or ()) if dialect.positional else tuple(binds)
-    processors = tuple(
-        binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
-    )
     defaults = {
         name: bind.effective_value for name, bind in binds.items() if not bind.required
     }
+    bind_processors = _processors(
+        binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+    )
 
     row_type: Callable[..., Any] | None = None
-    column_processors: tuple[_Processor | None, ...] = ()
+    column_processors: tuple[tuple[int, _Processor], ...] = ()
     if isinstance(statement, SelectBase):
         columns = list(statement.selected_columns)
         row_type = _row_type([str(column.key) for column in columns])
-        column_processors = tuple(
+        column_processors = _processors(
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in columns
         )
@@ -177,10 +199,20 @@ def _compile(
         compiled.string,
         dialect.positional,
         names,
-        processors,
         defaults,
+        bind_processors,
         row_type,
         column_processors,
+    )
+
+
+def _processors(
+    processors: Iterable[_Processor | None],
+) -> tuple[tuple[int, _Processor], ...]:
+    return tuple(
+        (position, process)
+        for position, process in enumerate(processors)
+        if process is not None
     )
 
 

@@ -247,3 +247,60 @@ class Connector:
     secrets: str | None = None
     key_id: str | None = None
     secret_names: tuple[str, ...] = ()
+
+
+class DeliveryStatus(StrEnum):
+    """Where the delivery of one event to one flow stands.
+
+    `pending` waits for a worker (from `available_ms` on), `running` is claimed
+    under a lease, and the other three are final: `done` ran the flow to
+    completion, `dead` used up its attempts, `skipped` never ran, for the
+    reason the delivery records.
+    """
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    DEAD = "dead"
+    SKIPPED = "skipped"
+
+
+class SkipReason(StrEnum):
+    """Why a delivery was recorded as `skipped` instead of running its flow."""
+
+    LOOP = "loop"
+    FLOW_DISABLED = "flow_disabled"
+    FLOW_DELETED = "flow_deleted"
+    TRIGGER_REMOVED = "trigger_removed"
+    EVENT_MISSING = "event_missing"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The delivery of one audit event to one flow it triggers: an outbox row.
+
+    Attributes:
+        attempts: how many times a worker has claimed it.
+        available_ms: when a pending delivery may next be claimed.
+        lease_owner: the worker holding it while running; kept once it ends,
+            to say which worker finished it.
+        lease_expires_ms: when a running delivery's claim lapses, after which
+            another worker may take it.
+        last_error: the error of the last failed attempt, if any.
+        run_id: the run of the last attempt, completed or failed.
+    """
+
+    delivery_id: str
+    project_id: str
+    event_id: str
+    flow_id: str
+    status: DeliveryStatus
+    created_ms: int
+    available_ms: int
+    attempts: int = 0
+    lease_owner: str | None = None
+    lease_expires_ms: int | None = None
+    last_error: Mapping[str, Any] | None = None
+    run_id: str | None = None
+    skip_reason: SkipReason | None = None
+    finished_ms: int | None = None

@@ -130,11 +130,11 @@ def list_runs(
     return [_run_from_row(row) for row in conn.execute(query)]
 
 
-def count_runs(
-    conn: Connection, project_id: str, *, flow_id: str | None = None
-) -> int:
+def count_runs(conn: Connection, project_id: str, *, flow_id: str | None = None) -> int:
     """Return how many runs the project has recorded, of one flow when given."""
-    query = select(func.count()).select_from(runs).where(runs.c.project_id == project_id)
+    query = (
+        select(func.count()).select_from(runs).where(runs.c.project_id == project_id)
+    )
     if flow_id is not None:
         query = query.where(runs.c.flow_id == flow_id)
 

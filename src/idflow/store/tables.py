@@ -220,3 +220,40 @@ connectors = Table(
     ForeignKeyConstraint(["project_id"], ["projects.project_id"]),
     UniqueConstraint("project_id", "name"),
 )
+
+# The trigger index: one row per (event type, flow) for every flow that an event
+# of that type starts now, that is enabled and whose current version lists the
+# type. services/triggers.py rewrites a flow's rows in the transaction of every
+# save, switch and delete, so the outbox never reads a stale index.
+flow_triggers = Table(
+    "flow_triggers",
+    metadata,
+    Column("project_id", String, primary_key=True),
+    Column("event_type", String, primary_key=True),
+    Column("flow_id", String, primary_key=True),
+    Index(None, "project_id", "flow_id"),
+)
+
+# The outbox: one row per (event, flow), written in the event's transaction and
+# worked off by workers. No foreign keys: a delivery outlives its flow, as runs do.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("delivery_id", String, primary_key=True),
+    Column("project_id", String, nullable=False),
+    Column("event_id", String, nullable=False),
+    Column("flow_id", String, nullable=False),
+    Column("status", String, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("available_ms", BigInteger, nullable=False),
+    Column("lease_owner", String, nullable=True),
+    Column("lease_expires_ms", BigInteger, nullable=True),
+    Column("last_error", _NULLABLE_JSON, nullable=True),
+    Column("run_id", String, nullable=True),
+    Column("skip_reason", String, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("finished_ms", BigInteger, nullable=True),
+    UniqueConstraint("event_id", "flow_id"),
+    Index(None, "status", "available_ms"),
+    Index(None, "project_id", "status", "created_ms"),
+)

@@ -1,0 +1,294 @@
+"""Two `idflow worker` processes on PostgreSQL, one killed mid-stream: nothing lost, nothing doubled.
+
+A stream of custom events goes in through `idflow serve --no-worker`; each one
+makes a flow give its user one role named after the event. While the stream
+flows, one worker is killed with SIGKILL at a moment it holds claims (killed
+again with a fresh process if it happened to hold none). The other worker takes
+the orphaned claims over once their leases expire. Afterwards every delivery is
+done exactly once, every event has exactly one completed run, and every user
+holds exactly the roles of its events, each written by exactly one run.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from idflow.flows.authoring import compile_authoring
+from idflow.store.database import Store
+from tests.acceptance.conftest import (
+    Server,
+    _clean_env,
+    _free_port,
+    _terminate,
+    _wait_until_healthy,
+    idflow_command,
+)
+from tests.acceptance.wire import ok
+from tests.conftest import PostgresServer
+
+pytestmark = pytest.mark.postgres
+
+USERS = 10
+EVENTS_PER_USER = 20
+EVENTS = USERS * EVENTS_PER_USER
+KILL_TRIES = 5
+SETTLE_SECONDS = 90.0
+
+GRANT_ROLE = {
+    "id": "grant-role",
+    "trigger": {"events": ["role.granted"]},
+    "steps": [
+        {"id": "load", "action": "user-load-from-triggering-event"},
+        {
+            "id": "grant",
+            "action": "user-add-roles",
+            "with": {"roleNames": ["{{ triggeringEvent.data.role }}"]},
+        },
+        {"id": "done", "end": {"ok": True}},
+    ],
+}
+
+
+@dataclass
+class Cluster:
+    """One database, a server taking events and the worker processes on it."""
+
+    url: str
+    env: dict[str, str]
+    workdir: Path
+    server: Server | None = None
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def idflow(self, *args: str) -> str:
+        result = subprocess.run(
+            [idflow_command(), *args],
+            env=self.env,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        number = len(self.workers)
+        with (
+            (self.workdir / f"worker{number}.out").open("wb") as out,
+            (self.workdir / f"worker{number}.err").open("wb") as err,
+        ):
+            process = subprocess.Popen(
+                [idflow_command(), "worker", "--concurrency", "4"],
+                env=self.env,
+                cwd=self.workdir,
+                stdout=out,
+                stderr=err,
+            )
+        self.workers.append(process)
+        return process
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text(errors='replace')[-4000:]}"
+            for path in sorted(self.workdir.glob("*.err"))
+        )
+
+
+@pytest.fixture
+def cluster(
+    pg_server: PostgresServer, pg_template: str, tmp_path: Path
+) -> Iterator[Cluster]:
+    name = pg_server.new_database_name()
+    pg_server.create_database(name, template=pg_template)
+    url = pg_server.url_for(name)
+    env = _clean_env(url) | {
+        # Short leases, so the killed worker's claims come back within the test.
+        "IDFLOW_DELIVERY_LEASE_SECONDS": "2",
+        "IDFLOW_WORKER_POLL_SECONDS": "0.2",
+        "IDFLOW_WORKER_GRACE_SECONDS": "5",
+        "IDFLOW_RATE_LIMITS": "off",
+    }
+    running = Cluster(url, env, tmp_path)
+    try:
+        yield running
+    finally:
+        for process in running.workers:
+            _terminate(process)
+        if running.server is not None and running.server.process is not None:
+            _terminate(running.server.process)
+        pg_server.drop_database(name)
+
+
+def _serve(cluster: Cluster) -> Server:
+    created = json.loads(
+        cluster.idflow("project", "create", "--name", "crash", "--json")
+    )
+    port = _free_port()
+    server = Server(
+        base_url=f"http://127.0.0.1:{port}",
+        project_id=created["projectId"],
+        management_key=created["managementKey"],
+        env=cluster.env,
+        workdir=cluster.workdir,
+        logs=[cluster.workdir / "serve.out", cluster.workdir / "serve.err"],
+    )
+    with server.logs[0].open("wb") as out, server.logs[1].open("wb") as err:
+        server.process = subprocess.Popen(
+            [idflow_command(), "serve", "--no-worker", "--port", str(port)],
+            env=cluster.env,
+            cwd=cluster.workdir,
+            stdout=out,
+            stderr=err,
+        )
+    cluster.server = server
+    _wait_until_healthy(server)
+    return server
+
+
+def _post_stream(server: Server, user_ids: list[str]) -> None:
+    with server.client() as http:
+        for n in range(EVENTS_PER_USER):
+            for user_id in user_ids:
+                ok(
+                    http.post(
+                        "/v1/mgmt/audit/event",
+                        json={
+                            "action": "role.granted",
+                            "type": "info",
+                            "actorId": "crash-test",
+                            "tenantId": "T-none",
+                            "userId": user_id,
+                            "data": {"role": f"{user_id}-{n:02d}"},
+                        },
+                    )
+                )
+
+
+def _scalar(store: Store, sql: str, **params: object) -> int:
+    with store.connect() as conn:
+        return int(conn.execute(text(sql), params).scalar_one())
+
+
+def _held_by(store: Store, process: subprocess.Popen[bytes]) -> int:
+    # Worker ids are host:pid:tag, so a process's claims are found by its pid.
+    return _scalar(
+        store,
+        "SELECT count(*) FROM deliveries WHERE status = 'running' AND lease_owner LIKE :owner",
+        owner=f"%:{process.pid}:%",
+    )
+
+
+def _kill_while_holding_claims(
+    cluster: Cluster, store: Store, victim: subprocess.Popen[bytes]
+) -> int:
+    """SIGKILL workers until one dies holding claims; return how many it left."""
+    for _ in range(KILL_TRIES):
+        deadline = time.monotonic() + 20
+        while _held_by(store, victim) == 0 and time.monotonic() < deadline:
+            time.sleep(0.002)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        orphaned = _held_by(store, victim)
+        if orphaned:
+            return orphaned
+        victim = cluster.start_worker()
+    pytest.fail(
+        f"No killed worker held a claim in {KILL_TRIES} tries.\n{cluster.logs()}"
+    )
+
+
+def _wait_until_done(cluster: Cluster, store: Store) -> None:
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while time.monotonic() < deadline:
+        if (
+            _scalar(store, "SELECT count(*) FROM deliveries WHERE status = 'done'")
+            == EVENTS
+        ):
+            return
+        time.sleep(0.1)
+    pytest.fail(f"Deliveries did not all finish in time.\n{cluster.logs()}")
+
+
+def test_a_worker_killed_mid_stream_loses_and_doubles_nothing(
+    cluster: Cluster,
+) -> None:
+    server = _serve(cluster)
+    flow_file = cluster.workdir / "grant-role.json"
+    flow_file.write_text(json.dumps(compile_authoring(GRANT_ROLE)))
+    cluster.idflow("--project", server.project_id, "flow", "apply", str(flow_file))
+    with server.client() as http:
+        user_ids = [
+            ok(
+                http.post("/v1/mgmt/user/create", json={"loginId": f"u{n}@example.com"})
+            )["user"]["userId"]
+            for n in range(USERS)
+        ]
+    victim = cluster.start_worker()
+    cluster.start_worker()
+    store = Store.open(cluster.url)
+    stream = threading.Thread(target=_post_stream, args=(server, user_ids))
+
+    try:
+        stream.start()
+        orphaned = _kill_while_holding_claims(cluster, store, victim)
+        stream.join()
+        _wait_until_done(cluster, store)
+
+        assert orphaned >= 1
+        _assert_nothing_lost_or_doubled(store, server, user_ids)
+    finally:
+        store.dispose()
+
+
+def _assert_nothing_lost_or_doubled(
+    store: Store, server: Server, user_ids: list[str]
+) -> None:
+    with store.connect() as conn:
+        statuses = dict(
+            conn.execute(
+                text("SELECT status, count(*) FROM deliveries GROUP BY status")
+            ).all()
+        )
+        runs_per_event = conn.execute(
+            text(
+                "SELECT triggering_event_id, count(*) FROM runs "
+                "WHERE flow_id = 'grant-role' AND status = 'completed' "
+                "GROUP BY triggering_event_id"
+            )
+        ).all()
+        changes_per_event = conn.execute(
+            text(
+                "SELECT origin_event_id, count(*) FROM audit_events "
+                "WHERE action = 'UserModified' AND run_id IS NOT NULL "
+                "GROUP BY origin_event_id"
+            )
+        ).all()
+        taken_over = conn.execute(
+            text("SELECT count(*) FROM deliveries WHERE attempts > 1")
+        ).scalar_one()
+
+    assert statuses == {"done": EVENTS}
+    assert len(runs_per_event) == EVENTS
+    assert {count for _, count in runs_per_event} == {1}
+    assert len(changes_per_event) == EVENTS
+    assert {count for _, count in changes_per_event} == {1}
+    assert taken_over >= 1
+    with httpx.Client(
+        base_url=server.base_url, headers={"Authorization": server.bearer}
+    ) as http:
+        for user_id in user_ids:
+            user = ok(http.get("/v1/mgmt/user", params={"userId": user_id}))["user"]
+            expected = [f"{user_id}-{n:02d}" for n in range(EVENTS_PER_USER)]
+            assert sorted(user["roleNames"]) == expected
