@@ -2,33 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
-from typing import Any
-
 import httpx
 import pytest
 
 from tests.acceptance.conftest import Server
-from tests.acceptance.wire import error, ok
-
-_serial = itertools.count()
-
-
-def _login(prefix: str = "user") -> str:
-    return f"{prefix}-{next(_serial)}@example.com"
-
-
-def _create(http: httpx.Client, login_id: str, **fields: Any) -> dict[str, Any]:
-    answer = ok(http.post("/v1/mgmt/user/create", json={"loginId": login_id, **fields}))
-    user: dict[str, Any] = answer["user"]
-    return user
-
-
-def _load(http: httpx.Client, login_id: str) -> dict[str, Any]:
-    user: dict[str, Any] = ok(http.get("/v1/mgmt/user", params={"loginId": login_id}))[
-        "user"
-    ]
-    return user
+from tests.acceptance.wire import create_user, error, load_user, new_login, ok
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +21,8 @@ def tenant_id(server: Server) -> str:
 
 
 def test_status_enable_and_disable(http: httpx.Client) -> None:
-    login_id = _login()
-    _create(http, login_id)
+    login_id = new_login()
+    create_user(http, login_id)
 
     disabled = ok(
         http.post(
@@ -68,8 +46,8 @@ def test_status_enable_and_disable(http: httpx.Client) -> None:
 
 
 def test_login_id_email_phone_and_name_updates(http: httpx.Client) -> None:
-    login_id, new_login_id = _login(), _login("renamed")
-    _create(http, login_id, email=login_id, verifiedEmail=True)
+    login_id, new_login_id = new_login(), new_login("renamed")
+    create_user(http, login_id, email=login_id, verifiedEmail=True)
 
     renamed = ok(
         http.post(
@@ -107,9 +85,9 @@ def test_login_id_email_phone_and_name_updates(http: httpx.Client) -> None:
 
 
 def test_a_taken_new_login_id_is_answered_409(http: httpx.Client) -> None:
-    first, second = _login(), _login()
-    _create(http, first)
-    _create(http, second)
+    first, second = new_login(), new_login()
+    create_user(http, first)
+    create_user(http, second)
 
     response = http.post(
         "/v1/mgmt/user/update/loginid", json={"loginId": first, "newLoginId": second}
@@ -119,18 +97,18 @@ def test_a_taken_new_login_id_is_answered_409(http: httpx.Client) -> None:
 
 
 def test_removing_the_last_login_id_is_refused(http: httpx.Client) -> None:
-    login_id = _login()
-    _create(http, login_id)
+    login_id = new_login()
+    create_user(http, login_id)
 
     response = http.post("/v1/mgmt/user/update/loginid", json={"loginId": login_id})
 
     error(response, 400, "E011003")
-    assert _load(http, login_id)["loginIds"] == [login_id]
+    assert load_user(http, login_id)["loginIds"] == [login_id]
 
 
 def test_custom_attribute_set_and_removed(http: httpx.Client) -> None:
-    login_id = _login()
-    _create(http, login_id, customAttributes={"keep": True})
+    login_id = new_login()
+    create_user(http, login_id, customAttributes={"keep": True})
     path = "/v1/mgmt/user/update/customAttribute"
 
     set_int = ok(
@@ -149,8 +127,8 @@ def test_custom_attribute_set_and_removed(http: httpx.Client) -> None:
 
 
 def test_roles_project_wide_and_in_a_tenant(http: httpx.Client, tenant_id: str) -> None:
-    login_id = _login()
-    _create(http, login_id)
+    login_id = new_login()
+    create_user(http, login_id)
 
     ok(
         http.post(
@@ -192,8 +170,8 @@ def test_roles_project_wide_and_in_a_tenant(http: httpx.Client, tenant_id: str) 
 def test_roles_in_a_tenant_the_user_is_not_in_are_refused(
     http: httpx.Client, tenant_id: str
 ) -> None:
-    login_id = _login()
-    _create(http, login_id)
+    login_id = new_login()
+    create_user(http, login_id)
 
     response = http.post(
         "/v2/mgmt/user/update/role/add",
@@ -204,8 +182,8 @@ def test_roles_in_a_tenant_the_user_is_not_in_are_refused(
 
 
 def test_joining_a_missing_tenant_is_answered_404(http: httpx.Client) -> None:
-    login_id = _login()
-    _create(http, login_id)
+    login_id = new_login()
+    create_user(http, login_id)
 
     response = http.post(
         "/v1/mgmt/user/update/tenant/add",

@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.acceptance.conftest import Server
-from tests.acceptance.wire import error, ok
-
-_serial = itertools.count()
-
-
-def _login(prefix: str = "user") -> str:
-    return f"{prefix}-{next(_serial)}@example.com"
-
-
-def _create(http: httpx.Client, login_id: str, **fields: Any) -> dict[str, Any]:
-    answer = ok(http.post("/v1/mgmt/user/create", json={"loginId": login_id, **fields}))
-    user: dict[str, Any] = answer["user"]
-    return user
-
-
-def _load(http: httpx.Client, login_id: str) -> dict[str, Any]:
-    user: dict[str, Any] = ok(http.get("/v1/mgmt/user", params={"loginId": login_id}))[
-        "user"
-    ]
-    return user
+from tests.acceptance.wire import create_user, error, load_user, new_login, ok
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +25,8 @@ def tenant_id(server: Server) -> str:
 def test_create_answers_the_user_in_the_sdk_shape(
     http: httpx.Client, tenant_id: str
 ) -> None:
-    login_id = _login()
-    user = _create(
+    login_id = new_login()
+    user = create_user(
         http,
         login_id,
         email=login_id,
@@ -81,12 +61,12 @@ def test_create_answers_the_user_in_the_sdk_shape(
     assert user["status"] == "enabled"
     assert user["customAttributes"] == {"plan": "pro", "seats": 3}
     assert isinstance(user["createdTime"], int)
-    assert _load(http, "ada-alt")["userId"] == user["userId"]
+    assert load_user(http, "ada-alt")["userId"] == user["userId"]
 
 
 def test_a_duplicate_login_id_is_answered_409(http: httpx.Client) -> None:
-    login_id = _login()
-    _create(http, login_id)
+    login_id = new_login()
+    create_user(http, login_id)
 
     response = http.post("/v1/mgmt/user/create", json={"loginId": login_id})
 
@@ -110,7 +90,7 @@ def test_a_duplicate_login_id_is_answered_409(http: httpx.Client) -> None:
 def test_a_bad_create_body_is_answered_400_naming_the_field_and_writes_nothing(
     http: httpx.Client, fields: dict[str, Any], named: str
 ) -> None:
-    login_id = _login("bad")
+    login_id = new_login("bad")
 
     response = http.post("/v1/mgmt/user/create", json={"loginId": login_id, **fields})
 
@@ -122,7 +102,7 @@ def test_a_bad_create_body_is_answered_400_naming_the_field_and_writes_nothing(
 def test_an_unknown_tenant_is_answered_404_and_writes_nothing(
     http: httpx.Client,
 ) -> None:
-    login_id = _login()
+    login_id = new_login()
 
     response = http.post(
         "/v1/mgmt/user/create",
@@ -134,8 +114,8 @@ def test_an_unknown_tenant_is_answered_404_and_writes_nothing(
 
 
 def test_load_finds_a_user_by_login_id_or_user_id(http: httpx.Client) -> None:
-    login_id = _login()
-    user_id = _create(http, login_id)["userId"]
+    login_id = new_login()
+    user_id = create_user(http, login_id)["userId"]
 
     by_user_id = ok(http.get("/v1/mgmt/user", params={"userId": user_id}))
     by_either = ok(http.get("/v1/mgmt/user", params={"loginId": user_id}))
@@ -149,9 +129,9 @@ def test_load_finds_a_user_by_login_id_or_user_id(http: httpx.Client) -> None:
 def test_create_batch_reports_each_failure_and_keeps_the_rest(
     http: httpx.Client,
 ) -> None:
-    taken = _login()
-    _create(http, taken)
-    fresh = _login()
+    taken = new_login()
+    create_user(http, taken)
+    fresh = new_login()
 
     answer = ok(
         http.post(
@@ -168,7 +148,7 @@ def test_create_batch_reports_each_failure_and_keeps_the_rest(
 
 
 def test_a_batch_with_one_bad_entry_creates_no_one(http: httpx.Client) -> None:
-    first = _login()
+    first = new_login()
 
     response = http.post(
         "/v1/mgmt/user/create/batch",
@@ -182,8 +162,8 @@ def test_a_batch_with_one_bad_entry_creates_no_one(http: httpx.Client) -> None:
 def test_update_replaces_every_field_and_nulls_clear(
     http: httpx.Client, tenant_id: str
 ) -> None:
-    login_id = _login()
-    _create(
+    login_id = new_login()
+    create_user(
         http,
         login_id,
         email=login_id,
@@ -226,8 +206,8 @@ def test_update_replaces_every_field_and_nulls_clear(
 
 
 def test_patch_changes_only_the_fields_given(http: httpx.Client) -> None:
-    login_id = _login()
-    _create(http, login_id, displayName="Kept", roleNames=["kept"])
+    login_id = new_login()
+    create_user(http, login_id, displayName="Kept", roleNames=["kept"])
 
     user = ok(
         http.patch(
@@ -249,9 +229,9 @@ def test_update_of_a_missing_user_is_answered_404(http: httpx.Client) -> None:
 
 
 def test_delete_by_login_id_or_user_id(http: httpx.Client) -> None:
-    first, second = _login(), _login()
-    _create(http, first)
-    second_id = _create(http, second)["userId"]
+    first, second = new_login(), new_login()
+    create_user(http, first)
+    second_id = create_user(http, second)["userId"]
 
     assert ok(http.post("/v1/mgmt/user/delete", json={"loginId": first})) == {}
     assert ok(http.post("/v1/mgmt/user/delete", json={"userId": second_id})) == {}
@@ -262,7 +242,7 @@ def test_delete_by_login_id_or_user_id(http: httpx.Client) -> None:
 
 
 def test_delete_batch_deletes_all_or_none(http: httpx.Client) -> None:
-    kept = _create(http, _login())["userId"]
+    kept = create_user(http, new_login())["userId"]
 
     response = http.post(
         "/v1/mgmt/user/delete/batch", json={"userIds": [kept, "U-missing"]}
@@ -274,8 +254,8 @@ def test_delete_batch_deletes_all_or_none(http: httpx.Client) -> None:
 
 
 def test_load_users_answers_them_in_the_order_asked(http: httpx.Client) -> None:
-    first = _create(http, _login())["userId"]
-    second = _create(http, _login())["userId"]
+    first = create_user(http, new_login())["userId"]
+    second = create_user(http, new_login())["userId"]
 
     answer = ok(
         http.post("/v1/mgmt/users/load", json={"userIds": [second, "U-none", first]})
@@ -285,7 +265,7 @@ def test_load_users_answers_them_in_the_order_asked(http: httpx.Client) -> None:
 
 
 def test_test_users_are_searched_and_deleted_apart(http: httpx.Client) -> None:
-    login_id = _login("test-user")
+    login_id = new_login("test-user")
     ok(http.post("/v1/mgmt/user/create/test", json={"loginId": login_id}))
 
     normal = ok(http.post("/v2/mgmt/user/search", json={"loginIds": [login_id]}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import httpx
@@ -29,3 +30,25 @@ def error(response: httpx.Response, status: int, code: str) -> str:
     """The `errorMessage` of an answer that must have this status and code."""
     message: str = error_body(response, status, code)["errorMessage"]
     return message
+
+
+_serial = itertools.count()
+
+
+def new_login(prefix: str = "user") -> str:
+    """A login id no other test of this process uses."""
+    return f"{prefix}-{next(_serial)}@example.com"
+
+
+def create_user(http: httpx.Client, login_id: str, **fields: Any) -> dict[str, Any]:
+    """Create a user over the API and return it as answered."""
+    answer = ok(http.post("/v1/mgmt/user/create", json={"loginId": login_id, **fields}))
+    user: dict[str, Any] = answer["user"]
+    return user
+
+
+def load_user(http: httpx.Client, login_id: str) -> dict[str, Any]:
+    """Load a user over the API by login id."""
+    answer = ok(http.get("/v1/mgmt/user", params={"loginId": login_id}))
+    user: dict[str, Any] = answer["user"]
+    return user
