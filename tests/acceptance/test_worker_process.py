@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,20 @@ def _idflow(env: dict[str, str], cwd: Path, *args: str) -> str:
     return result.stdout
 
 
+def _wait_until_done(database: Path) -> None:
+    # Read straight from the file: a CLI call per poll would take longer than the run.
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        with closing(sqlite3.connect(database)) as conn:
+            done = conn.execute(
+                "SELECT count(*) FROM deliveries WHERE status = 'done'"
+            ).fetchone()[0]
+        if done == 1:
+            return
+        time.sleep(0.05)
+    pytest.fail("The worker did not finish the delivery in time.")
+
+
 def test_a_worker_runs_a_triggered_flow_and_stops_on_sigterm(tmp_path: Path) -> None:
     env = _clean_env(f"sqlite:///{tmp_path / 'idflow.db'}") | {
         "IDFLOW_WORKER_GRACE_SECONDS": "5"
@@ -65,18 +81,13 @@ def test_a_worker_runs_a_triggered_flow_and_stops_on_sigterm(tmp_path: Path) -> 
         )
 
     try:
-        deadline = time.monotonic() + WAIT_SECONDS
-        listed: dict[str, list[dict[str, str]]] = {"deliveries": []}
-        while time.monotonic() < deadline:
-            listed = json.loads(_idflow(env, tmp_path, "deliveries", "list", "--json"))
-            if [d["status"] for d in listed["deliveries"]] == ["done"]:
-                break
-            time.sleep(0.1)
+        _wait_until_done(tmp_path / "idflow.db")
         worker.send_signal(signal.SIGTERM)
         code = worker.wait(30)
     finally:
         if worker.poll() is None:
             worker.kill()
+    listed = json.loads(_idflow(env, tmp_path, "deliveries", "list", "--json"))
 
     user = json.loads(
         _idflow(env, tmp_path, "user", "get", created["user"]["userId"], "--json")
