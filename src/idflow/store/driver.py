@@ -12,8 +12,8 @@ What a caller sees does not change: parameters and columns go through the type
 processors SQLAlchemy would apply (JSON, booleans), a connection not yet in a
 transaction begins one as SQLAlchemy's autobegin would, and a driver error comes
 out as the `DBAPIError` subclass SQLAlchemy would raise, a lost connection
-invalidated. Only statements every run executes belong here; the rest of the
-store keeps `Connection.execute`.
+invalidated. Only statements every run or every audit event executes belong
+here; the rest of the store keeps `Connection.execute`.
 """
 
 from __future__ import annotations
