@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -17,12 +17,14 @@ from idflow.services.flows import PlanCache
 from idflow.settings import Settings
 from idflow.store import migrate
 from idflow.store.database import Store
+from idflow.store.group_commit import GroupCommitThread
 
 _T = TypeVar("_T")
 
 # PostgreSQL serves many writers at once; SQLite has one write lock, and threads
 # queueing on its busy handler sleep in steps of milliseconds, so one writer
-# thread that never waits is faster than many that do.
+# thread that never waits is faster than many that do, and it commits the work
+# queued behind it together (`store.group_commit`).
 POSTGRES_THREADS = 16
 
 
@@ -33,7 +35,7 @@ class Runtime:
     store: Store
     settings: Settings
     plans: PlanCache = field(default_factory=PlanCache)
-    executor: ThreadPoolExecutor | None = None
+    executor: Executor | None = None
     connectors: ConnectorRuntime = field(init=False)
 
     def __post_init__(self) -> None:
@@ -76,12 +78,14 @@ class Runtime:
         """
         return self._store_threads().submit(function)
 
-    def _store_threads(self) -> ThreadPoolExecutor:
+    def _store_threads(self) -> Executor:
         if self.executor is None:
-            threads = 1 if self.store.dialect_name == "sqlite" else POSTGRES_THREADS
-            self.executor = ThreadPoolExecutor(
-                threads, thread_name_prefix="idflow-store"
-            )
+            if self.store.dialect_name == "sqlite":
+                self.executor = GroupCommitThread(self.store)
+            else:
+                self.executor = ThreadPoolExecutor(
+                    POSTGRES_THREADS, thread_name_prefix="idflow-store"
+                )
         return self.executor
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ExitStack
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -62,12 +63,18 @@ class RunTransaction:
         self._running = running
 
     def checkpoint(self) -> None:
-        """Commit the effects so far, then start the background calls they queued."""
+        """Commit the effects so far, then start the background calls they queued.
+
+        Inside a store batch (the SQLite store thread's group commit) this
+        commits the batch too: the effects must be durable, and the write lock
+        free, before the run waits on the network.
+        """
         if self.checkpoints == 0 and self._running is not None and not self._recorded:
             run_store.insert_run(self.conn, self._running())
         self._close(None)
         self.checkpoints += 1
         self._start_queued()
+        self._store.flush()
 
     def after_commit(self, work: Callable[[], object]) -> None:
         """Queue a background call until the effects so far commit."""
@@ -119,4 +126,5 @@ class RunTransaction:
     def _start_queued(self) -> None:
         queued, self._queued = self._queued, []
         for work in queued:
-            self._connectors.dispatch(work)
+            # In a store batch, the effects are committed only with the batch.
+            self._store.after_commit(partial(self._connectors.dispatch, work))

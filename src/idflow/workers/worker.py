@@ -25,6 +25,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any, TypeVar
 
 from idflow.clock import new_id, now_ms
@@ -274,6 +275,15 @@ class Worker:
             return [i for i in items if i.delivery.delivery_id in self._held]
 
     def _attempt_all(self, items: list[Claimed]) -> None:
+        # On SQLite the batch's runs share one commit (`Store.batch`); each
+        # run, with its delivery's completion, is still atomic on its own.
+        grouped = self.runtime.store.dialect_name == "sqlite" and len(items) > 1
+        with self.runtime.store.batch() if grouped else nullcontext():
+            self._attempt_each(items)
+        # The dispatcher may claim again; waking it once per batch is enough.
+        self._wake.set()
+
+    def _attempt_each(self, items: list[Claimed]) -> None:
         for item in items:
             delivery_id = item.delivery.delivery_id
             try:
@@ -289,8 +299,6 @@ class Worker:
             finally:
                 with self._lock:
                     self._held.pop(delivery_id, None)
-        # The dispatcher may claim again; waking it once per batch is enough.
-        self._wake.set()
 
     def _renew(self) -> None:
         interval = self.lease_ms / 1000 / RENEW_FRACTION
