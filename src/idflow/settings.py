@@ -13,8 +13,8 @@
 | IDFLOW_RATE_LIMITS | self-hosted | rate limit profile: off, self-hosted or descope |
 | IDFLOW_RATE_LIMIT_OVERRIDES | - | families set apart: `flow-run=100/10s,audit-search=off` |
 
-Connector settings (secret keys, outbound allowlist, caps) are read by
-`idflow.connectors.config`, and event delivery and worker settings by
+Connector settings (secret keys, outbound allowlist, caps, trusted CA file) are
+read by `idflow.connectors.config`, and event delivery and worker settings by
 `idflow.workers.config`; their docstrings list them.
 """
 

@@ -70,7 +70,9 @@ class ConnectorRuntime:
         with self._lock:
             if self._sender is None:
                 self._sender = HttpSender(
-                    self.settings.outbound, self.settings.max_response_bytes
+                    self.settings.outbound,
+                    self.settings.max_response_bytes,
+                    self.settings.ca_file,
                 )
             return self._sender
 

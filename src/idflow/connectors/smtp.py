@@ -60,7 +60,11 @@ class _GuardedSMTP(smtplib.SMTP):
         super().__init__(timeout=timeout)
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        # smtplib keeps `host` as the TLS server name; only the address is ours.
+        # starttls() sends `_host` as the TLS server name, but only the
+        # constructor sets it, and ours is given no host: without this line
+        # STARTTLS fails before the handshake ("check_hostname requires
+        # server_hostname"). The name is kept; only the address is ours.
+        self._host = host
         return connect_checked(self._policy, host, port, timeout)
 
 
@@ -128,6 +132,8 @@ def _send(
     assert isinstance(settings, SmtpSettings)
     policy = io.settings.outbound
     context = ssl.create_default_context()
+    if io.settings.ca_file is not None:
+        context.load_verify_locations(cafile=io.settings.ca_file)
     try:
         client: smtplib.SMTP = (
             _GuardedSMTPSSL(policy, io.timeout, context)
@@ -152,6 +158,11 @@ def _send(
     except TimeoutError as exc:
         raise ConnectorTimedOut(
             f"The mail server {settings.host} did not answer in time."
+        ) from exc
+    except ssl.SSLCertVerificationError as exc:
+        reason = (exc.verify_message or exc.reason or "unknown").rstrip(".")
+        raise ConnectorError(
+            f"The mail server {settings.host} presented a certificate that failed verification: {reason}."
         ) from exc
     except smtplib.SMTPException as exc:
         raise ConnectorError(_describe(settings.host, exc)) from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,6 +30,8 @@ from tests.integration.connectors.servers import (
 
 # Loopback is refused by default; the tests' own servers live there.
 LOOPBACK_ONLY = OutboundPolicy.parse("127.0.0.1/32")
+# `.test` is reserved (RFC 6761), so no real resolver ever answers these names.
+LOCAL_DOMAIN = ".idflow.test"
 
 
 def make_runtime(
@@ -48,6 +51,27 @@ def runtime(sqlite_file_store: Store) -> Iterator[Runtime]:
     runtime = make_runtime(sqlite_file_store)
     yield runtime
     runtime.connectors.close()
+
+
+@pytest.fixture
+def local_names(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Resolve every name under `.idflow.test` to 127.0.0.1, noting each lookup.
+
+    Certificates need a DNS name, not an address, and the tests cannot edit
+    /etc/hosts; so the resolver itself answers for these names, wherever it is
+    called from. The list returned holds the names looked up, in order.
+    """
+    looked_up: list[str] = []
+    resolve = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, str) and host.endswith(LOCAL_DOMAIN):
+            looked_up.append(host)
+            host = "127.0.0.1"
+        return resolve(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return looked_up
 
 
 @pytest.fixture

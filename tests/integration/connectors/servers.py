@@ -1,9 +1,14 @@
-"""Local servers for connector tests: an HTTP server that records and scripts, an SMTP sink."""
+"""Local servers for connector tests: an HTTP server that records and scripts, an SMTP sink.
+
+Either may speak TLS when given a server context (see `certificates.py`); `record_sni`
+then shows which server name each client asked for.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -48,7 +53,7 @@ class RecordingServer:
     its last reply repeats. Unscripted paths answer 200 `{"ok": true}`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[Recorded] = []
         # Called with each request, on the server's thread, before it is answered.
         self.on_request: Callable[[Recorded], None] | None = None
@@ -58,6 +63,10 @@ class RecordingServer:
         handler = _handler_for(self)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
+        if tls is not None:
+            # The handshake happens on accept; one a client aborts (say, over an
+            # untrusted certificate) is dropped by socketserver as an OSError.
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -136,8 +145,8 @@ def _handler_for(owner: RecordingServer) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def recording_server() -> Iterator[RecordingServer]:
-    server = RecordingServer()
+def recording_server(tls: ssl.SSLContext | None = None) -> Iterator[RecordingServer]:
+    server = RecordingServer(tls)
     server.start()
     try:
         yield server
@@ -194,16 +203,41 @@ def free_port() -> int:
         return port
 
 
+def record_sni(context: ssl.SSLContext) -> list[str]:
+    """Note the server name each TLS client sends; the list fills as they connect."""
+    names: list[str] = []
+
+    def note(
+        _socket: ssl.SSLObject, name: str | None, _context: ssl.SSLContext
+    ) -> None:
+        # Probes without a name (aiosmtpd's own start-up check) are left out.
+        if name is not None:
+            names.append(name)
+
+    context.sni_callback = note
+    return names
+
+
 @contextmanager
-def smtp_server() -> Iterator[tuple[MailSink, int]]:
+def smtp_server(
+    *, starttls: ssl.SSLContext | None = None, tls: ssl.SSLContext | None = None
+) -> Iterator[tuple[MailSink, int]]:
+    """Run an aiosmtpd sink: plain, with required STARTTLS, or TLS from the start."""
     sink = MailSink()
     port = free_port()
+    encryption: dict[str, Any] = {"auth_require_tls": False}
+    if starttls is not None:
+        # No MAIL and no AUTH before the upgrade: a delivery proves it happened.
+        encryption = {"tls_context": starttls, "require_starttls": True}
+    elif tls is not None:
+        # aiosmtpd does not count TLS from the start as TLS for AUTH's sake.
+        encryption = {"ssl_context": tls, "auth_require_tls": False}
     controller = Controller(
         sink,
         hostname="127.0.0.1",
         port=port,
         authenticator=sink.authenticate,
-        auth_require_tls=False,
+        **encryption,
     )
     controller.start()
     try:
