@@ -73,6 +73,8 @@ DEFAULT_PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 SETTLE_SECONDS = 300.0
 # The embedded worker claims this many beyond its one run, as `idflow serve` does.
 SQLITE_PREFETCH = 16
+# Events stored and run before the timed windows, once the workers are up.
+WARM_UP_EVENTS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +161,10 @@ def _bench_sqlite(url: str, options: argparse.Namespace) -> None:
         prefetch=SQLITE_PREFETCH,
         run_in=lambda work: runtime.submit_blocking(work).result(),
     )
+    warm_up_users = _users(runtime, project_id, WARM_UP_EVENTS)
     worker.start()
     try:
+        _window(runtime, project_id, warm_up_users, None, _sqlite_producer(runtime))
         for rate, user_ids in windows:
             before = _cpu([])
             window = _window(
@@ -187,10 +191,20 @@ def _bench_postgres(
     windows = [
         (rate, _users(runtime, project_id, options.events)) for rate in _rates(options)
     ]
+    warm_up_users = _users(runtime, project_id, WARM_UP_EVENTS)
     workers = [_start_worker(url, n, folder, options) for n in range(processes)]
     plural = "s" if processes > 1 else ""
     label = f"postgres {processes} worker{plural} x{options.concurrency}"
     try:
+        # Untimed: until every worker has started, connected and planned the
+        # flow, the first events would wait for start-up, not for idflow.
+        _window(
+            runtime,
+            project_id,
+            warm_up_users,
+            None,
+            _postgres_producer(runtime, options.producers),
+        )
         for rate, user_ids in windows:
             producer = _postgres_producer(runtime, options.producers)
             before = _cpu([w.pid for w in workers])

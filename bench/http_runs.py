@@ -7,8 +7,9 @@ Two workloads, each at concurrency 1 and 32, with wrk as the load generator:
 - *disable*: the same, plus loading the user and disabling it in the store.
 
 Every run idflow answers is recorded with its trace, as in production. In the
-same run of the machine, a bare ASGI app doing only the decision
-(`bench/bare_decide.py`) is measured the same way: the ceiling for Python here.
+same run of the machine, the decision alone (`bench/bare_decide.py`) is measured
+the same way, as raw ASGI (the ceiling for Python here) and as a Starlette route
+(the framework idflow's API uses, and the peers' "bare Starlette").
 After the timed windows the program counts the recorded runs and checks that
 the server recorded one run per answered request, and that every answer was 200.
 
@@ -173,6 +174,24 @@ def main() -> None:
             for concurrency in (1, 32):
                 results.append(
                     _wrk(base, "bare", "", 0, concurrency, options, count=lambda: 0)
+                )
+        starlette_command = [
+            *bare_command[:3],
+            "bare_decide:starlette_app",
+            *bare_command[4:],
+        ]
+        with _serve(starlette_command, env, scratch, health="/") as base:
+            for concurrency in (1, 32):
+                results.append(
+                    _wrk(
+                        base,
+                        "bare-starlette",
+                        "",
+                        0,
+                        concurrency,
+                        options,
+                        count=lambda: 0,
+                    )
                 )
 
     _report(results, unrecorded, options)
@@ -358,14 +377,26 @@ def _free_port() -> int:
 def _report(
     results: list[Measure], unrecorded: list[str], options: argparse.Namespace
 ) -> None:
-    bare = {m.concurrency: m.per_second for m in results if m.target == "bare"}
-    print("| workload | c | runs/s | p50 ms | p99 ms | of bare | requests | errors |")
-    print("|---|---|---|---|---|---|---|---|")
+    def ceiling(target: str) -> dict[int, float]:
+        return {m.concurrency: m.per_second for m in results if m.target == target}
+
+    bare, starlette = ceiling("bare"), ceiling("bare-starlette")
+    print(
+        "| workload | c | runs/s | p50 ms | p99 ms | of bare ASGI "
+        "| of bare Starlette | requests | errors |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for m in results:
-        share = m.per_second / bare[m.concurrency] if bare.get(m.concurrency) else 0
+        shares = [
+            f"{m.per_second / top[m.concurrency]:.0%}"
+            if top.get(m.concurrency)
+            else "-"
+            for top in (bare, starlette)
+        ]
         print(
             f"| {m.target} | {m.concurrency} | {m.per_second:,.0f} | {m.p50_ms:.2f} "
-            f"| {m.p99_ms:.2f} | {share:.0%} | {m.requests:,} | {m.errors} |"
+            f"| {m.p99_ms:.2f} | {shares[0]} | {shares[1]} | {m.requests:,} "
+            f"| {m.errors} |"
         )
     print(f"\nwindows of {options.duration} s after {options.warmup} s of warm-up")
     if unrecorded:
