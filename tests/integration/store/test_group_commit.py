@@ -6,6 +6,7 @@ looks at what another connection sees, which is what durability means here.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -274,3 +275,49 @@ def test_shutdown_runs_what_was_queued_and_refuses_more(notes: Store) -> None:
     assert len(stored(notes)) == 5
     with pytest.raises(RuntimeError, match="shut down"):
         thread.submit(add(notes, "late"))
+
+
+def test_coroutines_awaiting_the_store_thread_get_their_answers_after_the_commit(
+    notes: Store, commits: list[int], held: HeldStoreThread
+) -> None:
+    async def main() -> list[object]:
+        def fail() -> None:
+            raise LookupError("no such note")
+
+        waiting = [
+            asyncio.ensure_future(held.thread.run(add(notes, f"n{i}")))
+            for i in range(5)
+        ]
+        failing = asyncio.ensure_future(held.thread.run(fail))
+        await asyncio.sleep(0.05)
+        # Queued behind the held job: nothing has run, nothing is answered.
+        assert not any(w.done() for w in [*waiting, failing])
+        held.release.set()
+        answers: list[object] = list(await asyncio.gather(*waiting))
+        with pytest.raises(LookupError, match="no such note"):
+            await failing
+        answers.append(stored(notes))
+        return answers
+
+    answers = asyncio.run(main())
+    held.first.result(10)
+
+    assert answers == [*(f"n{i}" for i in range(5)), [f"n{i}" for i in range(5)]]
+    assert len(commits) == 1
+
+
+def test_a_coroutine_that_gave_up_is_skipped(
+    notes: Store, held: HeldStoreThread
+) -> None:
+    async def main() -> None:
+        abandoned = asyncio.ensure_future(held.thread.run(add(notes, "abandoned")))
+        kept = asyncio.ensure_future(held.thread.run(add(notes, "kept")))
+        await asyncio.sleep(0.01)
+        abandoned.cancel()
+        held.release.set()
+        assert await kept == "kept"
+        with pytest.raises(asyncio.CancelledError):
+            await abandoned
+
+    asyncio.run(main())
+    assert stored(notes) == ["kept"]
