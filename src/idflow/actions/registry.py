@@ -1,4 +1,4 @@
-"""Action id to implementation: the one table the planner reads.
+"""Action id to implementation: the one table the planner reads, and its connector part.
 
 Every id in `flows.catalogue.ACTIONS` except `end` (which the engine runs itself)
 must have an entry here; a unit test holds the two together.
@@ -8,6 +8,14 @@ from __future__ import annotations
 
 from idflow.actions import audit, connectors, consents, tenants, users
 from idflow.engine.contract import ActionFn
+
+_CONNECTOR_IMPLEMENTATIONS: dict[str, ActionFn] = {
+    "http-connector": connectors.call_http,
+    "email-connector": connectors.send_email,
+    "slack-connector": connectors.post_slack,
+    "teams-connector": connectors.post_teams,
+    "sql-connector": connectors.query_sql,
+}
 
 ACTION_IMPLEMENTATIONS: dict[str, ActionFn] = {
     "user-load": users.load_user,
@@ -25,9 +33,10 @@ ACTION_IMPLEMENTATIONS: dict[str, ActionFn] = {
     "consent-grant": consents.grant_consent,
     "consent-revoke": consents.revoke_consent,
     "audit-generate-event": audit.generate_event,
-    "http-connector": connectors.call_http,
-    "email-connector": connectors.send_email,
-    "slack-connector": connectors.post_slack,
-    "teams-connector": connectors.post_teams,
-    "sql-connector": connectors.query_sql,
+    **_CONNECTOR_IMPLEMENTATIONS,
 }
+
+# The actions that call the outside world. A run with one of them may wait on
+# the network for seconds, so on SQLite it runs off the store thread (decision
+# 0011).
+CONNECTOR_ACTIONS = frozenset(_CONNECTOR_IMPLEMENTATIONS)

@@ -55,14 +55,17 @@ async def run_flow(request: Request) -> JsonResponse:
     principal.require(KeyScope.RUN_FLOWS)
     body = await api.body(request, RunBody)
 
-    run = await api.runtime.call_blocking(
+    # A run that waits on connectors must not hold the SQLite store thread.
+    run = await api.runtime.call_run(
+        principal.project_id,
+        body.flowId,
         lambda: runs.start_run(
             api.runtime,
             principal.project_id,
             body.flowId,
             body.run_input(),
             RunTrigger.API,
-        )
+        ),
     )
     api.note(request, run_id=run.run_id)
     if run.status is not RunStatus.COMPLETED:
@@ -90,8 +93,10 @@ async def run_flow_async(request: Request) -> JsonResponse:
     # TODO(limitation): an accepted run lives in this process until it ends; if
     # the process dies first its record stays `running`. Can go once accepted
     # runs are queued as durable deliveries for the workers.
-    api.runtime.submit_blocking(
-        lambda: runs.finish_accepted_run(api.runtime, accepted, inputs)
+    api.runtime.submit_run(
+        accepted.project_id,
+        accepted.flow_id,
+        lambda: runs.finish_accepted_run(api.runtime, accepted, inputs),
     )
     api.note(request, run_id=accepted.run_id)
     return JsonResponse({"executionId": accepted.run_id})

@@ -44,8 +44,9 @@ def serve(state: CliState, host: str | None, port: int | None, no_worker: bool) 
     On SQLite the store is migrated on start; on PostgreSQL an outdated schema is
     refused until `idflow migrate` has run. With an empty store, a first project
     and management key are created and printed once. A worker runs in the same
-    process unless --no-worker is given: on SQLite one run at a time on the
-    store thread, on PostgreSQL IDFLOW_WORKER_CONCURRENCY runs at once.
+    process unless --no-worker is given: on SQLite one run at a time, on the
+    store thread unless the flow calls connectors; on PostgreSQL
+    IDFLOW_WORKER_CONCURRENCY runs at once.
     """
     configure_logging(state.settings.log_level)
     with handled_errors():
@@ -80,7 +81,8 @@ def serve(state: CliState, host: str | None, port: int | None, no_worker: bool) 
 def _embedded_worker(runtime: Runtime) -> Worker:
     if runtime.store.dialect_name == "sqlite":
         # SQLite has one write lock: runs share the API's one store thread
-        # rather than wait for the lock behind it (decision 0005).
+        # rather than wait for the lock behind it (decision 0005), except runs
+        # that wait on connectors, which stay on the run thread (decision 0011).
         embedded = Worker(
             runtime,
             concurrency=1,

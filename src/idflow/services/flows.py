@@ -3,7 +3,9 @@
 Saving validates first (structure, then the engine's own checks on operators and
 templates), so nothing invalid is ever stored. Plans are compiled once per
 (project, flow, version) and kept in a bounded cache; versions are immutable, so
-a cached plan never goes stale.
+a cached plan never goes stale. The cache also remembers, per flow, whether the
+plan it last handed out calls connectors, for callers that choose a thread for a
+run before its plan is loaded.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from idflow.actions.registry import ACTION_IMPLEMENTATIONS
+from idflow.actions.registry import ACTION_IMPLEMENTATIONS, CONNECTOR_ACTIONS
 from idflow.clock import now_ms
 from idflow.engine.plan import Plan, compile_plan
 from idflow.errors import FlowDisabled, FlowNotFound
@@ -26,6 +28,9 @@ from idflow.store import flows as flow_store
 from idflow.store.records import FlowRecord, FlowVersion
 
 PLAN_CACHE_SIZE = 256
+# Flows whose connector use is remembered; an entry is two ids and a flag, and
+# a forgotten flow's next run merely starts on the safe side.
+CONNECTOR_HINTS_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,12 +218,31 @@ def delete_flows(
 
 
 class PlanCache:
-    """Compiled plans by (project, flow, version), least recently used evicted."""
+    """Compiled plans by (project, flow, version), least recently used evicted.
+
+    Beside each plan it keeps whether the plan has connector steps, and per
+    (project, flow) the answer for the plan it handed out last.
+    """
 
     def __init__(self, size: int = PLAN_CACHE_SIZE) -> None:
         self._size = size
-        self._plans: OrderedDict[tuple[str, str, int], Plan] = OrderedDict()
+        self._plans: OrderedDict[tuple[str, str, int], tuple[Plan, bool]] = (
+            OrderedDict()
+        )
+        self._connector_hints: OrderedDict[tuple[str, str], bool] = OrderedDict()
         self._lock = threading.Lock()
+
+    def uses_connectors(self, project_id: str, flow_id: str) -> bool | None:
+        """Whether the flow's plan handed out last has connector steps.
+
+        A hint, not a promise: the flow may have a new version since.
+
+        Returns:
+            None when no plan of the flow was handed out yet, or so long ago
+            that it was forgotten.
+        """
+        with self._lock:
+            return self._connector_hints.get((project_id, flow_id))
 
     def plan_for_run(
         self, conn: Any, project_id: str, flow_id: str, version: int | None = None
@@ -244,10 +268,11 @@ class PlanCache:
 
         key = (project_id, flow_id, version or record.current_version)
         with self._lock:
-            plan = self._plans.get(key)
-            if plan is not None:
+            cached = self._plans.get(key)
+            if cached is not None:
                 self._plans.move_to_end(key)
-                return plan
+                self._note_connectors(project_id, flow_id, cached[1])
+                return cached[0]
 
         found = flow_store.get_flow_version(conn, project_id, flow_id, key[2])
         if found is None:
@@ -255,8 +280,20 @@ class PlanCache:
         plan = compile_plan(
             parse_document(found.document), found.version, ACTION_IMPLEMENTATIONS
         )
+        connectors = any(
+            step.task.action in CONNECTOR_ACTIONS for step in plan.steps.values()
+        )
         with self._lock:
-            self._plans[key] = plan
+            self._plans[key] = (plan, connectors)
             if len(self._plans) > self._size:
                 self._plans.popitem(last=False)
+            self._note_connectors(project_id, flow_id, connectors)
         return plan
+
+    def _note_connectors(self, project_id: str, flow_id: str, uses: bool) -> None:
+        # Called with the lock held, on every plan handed out.
+        hints = self._connector_hints
+        if hints.get((project_id, flow_id)) is not uses:
+            hints[(project_id, flow_id)] = uses
+            if len(hints) > CONNECTOR_HINTS_SIZE:
+                hints.popitem(last=False)

@@ -1,9 +1,10 @@
 """The database handle: one SQLAlchemy engine per store, opened from a URL.
 
 `Store` is the only object that opens connections. It sets up SQLite for a
-single busy process (WAL, immediate write transactions) and PostgreSQL through
-psycopg 3, serialises JSON with orjson, and turns driver failures that escape a
-transaction into `StoreError`. Queries live in the entity modules beside it.
+single busy process (WAL, immediate write transactions, one write transaction
+of the process at a time) and PostgreSQL through psycopg 3, serialises JSON with
+orjson, and turns driver failures that escape a transaction into `StoreError`.
+Queries live in the entity modules beside it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,18 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._is_sqlite = engine.dialect.name == "sqlite"
+        self._in_memory = self._is_sqlite and _is_in_memory(engine.url)
         self._batches = _ThreadBatch()
+        # SQLite lets one transaction write at a time. Threads of this process
+        # that wait for it in SQLite's busy handler sleep in steps of
+        # milliseconds and may give up after the busy timeout; waiting here
+        # instead, they wake as soon as the writer before them ends. Reentrant,
+        # so a thread can never wait for itself: a write begun while it holds
+        # the lock goes on to SQLite and its busy timeout, as it would without.
+        # In-memory SQLite has one shared connection and no second writer.
+        self._write_lock: threading.RLock | None = None
+        if self._is_sqlite and not self._in_memory:
+            self._write_lock = threading.RLock()
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -99,6 +111,11 @@ class Store:
         return self._engine.dialect.name
 
     @property
+    def in_memory(self) -> bool:
+        """True for `sqlite://`: one connection, shared by every thread in turn."""
+        return self._in_memory
+
+    @property
     def url_for_display(self) -> str:
         """The database URL with any password replaced by `***`, safe to log."""
         return self._engine.url.render_as_string(hide_password=True)
@@ -109,10 +126,11 @@ class Store:
 
         The transaction commits when the block ends and rolls back when it
         raises. On SQLite it starts with `BEGIN IMMEDIATE`, so a transaction
-        that reads before it writes waits for the lock instead of failing.
-        Inside a `batch` on the same thread, the block is a savepoint of the
-        batch's transaction instead: it rolls back alone, and commits with the
-        batch.
+        that reads before it writes waits for the lock instead of failing, and
+        it first waits for the write transactions of this process's other
+        threads to end (the store's write lock). Inside a `batch` on the same
+        thread, the block is a savepoint of the batch's transaction instead: it
+        rolls back alone, commits with the batch, and takes no lock of its own.
 
         Yields:
             The connection, already inside its transaction.
@@ -129,7 +147,9 @@ class Store:
             with self._engine.connect() as conn:
                 if self._is_sqlite:
                     conn.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
-                with conn.begin():
+                # The lock is taken before BEGIN and given back after the
+                # COMMIT or ROLLBACK, so it covers the whole transaction.
+                with self._write_lock or nullcontext(), conn.begin():
                     yield conn
         except DBAPIError as exc:
             raise _store_error(exc) from exc
@@ -139,7 +159,8 @@ class Store:
         """Open a connection for reads; anything left uncommitted rolls back.
 
         Inside a `batch`, reads go to the batch's connection, so they see what
-        the batch wrote before.
+        the batch wrote before. Outside one no lock is taken: with WAL, readers
+        never wait for the writer.
 
         Yields:
             The connection; it begins a transaction on first use.
@@ -180,7 +201,7 @@ class Store:
         if self._batches.current is not None:
             yield self._batches.current
             return
-        batch = WriteBatch(self)
+        batch = WriteBatch(self, self._write_lock)
         self._batches.current = batch
         try:
             yield batch
@@ -233,7 +254,9 @@ class WriteBatch:
     It keeps one pooled connection for the whole batch, begins its transaction
     on first use (again after each commit), and gives every `begin` a savepoint.
     Savepoints are sent straight to the driver: through SQLAlchemy each costs
-    about as much as a short statement, and a batch sends two per run.
+    about as much as a short statement, and a batch sends two per run. While a
+    transaction is open the batch holds the store's write lock, if it has one;
+    each commit and the final rollback give it back.
 
     Attributes:
         outcomes: whether each commit so far (flushes included) succeeded; the
@@ -242,8 +265,9 @@ class WriteBatch:
         pending: work waiting for the next commit.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, write_lock: threading.RLock | None = None) -> None:
         self._store = store
+        self._write_lock = write_lock
         self._stack = ExitStack()
         self._conn: Connection | None = None
         self._transaction: RootTransaction | None = None
@@ -311,6 +335,8 @@ class WriteBatch:
                 with suppress(DBAPIError):
                     transaction.rollback()
                 raise _store_error(exc) from exc
+            finally:
+                self._release_write_lock()
             self.outcomes.append(True)
         pending, self.pending = self.pending, []
         for work in pending:
@@ -331,7 +357,11 @@ class WriteBatch:
                 self.commit()
             elif self._transaction is not None:
                 self.pending.clear()
-                self._transaction.rollback()
+                transaction, self._transaction = self._transaction, None
+                try:
+                    transaction.rollback()
+                finally:
+                    self._release_write_lock()
         finally:
             self._transaction = None
             self._conn = None
@@ -343,8 +373,20 @@ class WriteBatch:
             if self._store.dialect_name == "sqlite":
                 self._conn.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
         if self._transaction is None:
-            self._transaction = self._conn.begin()
+            if self._write_lock is not None:
+                self._write_lock.acquire()
+            try:
+                self._transaction = self._conn.begin()
+            except BaseException:
+                self._release_write_lock()
+                raise
         return self._conn
+
+    def _release_write_lock(self) -> None:
+        # Called once for each transaction that ended, after its COMMIT or
+        # ROLLBACK, on the batch's own thread (the lock's owner).
+        if self._write_lock is not None:
+            self._write_lock.release()
 
 
 def _parse_url(url: str) -> URL:
@@ -362,9 +404,12 @@ def _parse_url(url: str) -> URL:
     )
 
 
+def _is_in_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:")
+
+
 def _sqlite_engine(url: URL) -> Engine:
-    in_memory = url.database in (None, "", ":memory:")
-    if in_memory:
+    if _is_in_memory(url):
         # One shared connection, so every checkout sees the same database.
         engine = create_engine(
             url,

@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
+from functools import partial
 from typing import Any, TypeVar
 
 from idflow.clock import new_id, now_ms
@@ -70,7 +71,9 @@ class Worker:
         random: floats in [0, 1) for the backoff's jitter.
         run_in: how to run store work; the default runs it on the calling
             thread. `idflow serve` on SQLite passes the runtime's store thread,
-            so runs and API writes never wait for each other's lock.
+            so runs and API writes share its group commits; runs that wait on
+            connectors stay on the worker's run thread, so the wait holds up
+            no API request (`Runtime.run_leaves_store_thread`).
         prefetch: claims held beyond the run threads, so a claim's
             transaction serves several runs; defaults to `concurrency`.
     """
@@ -265,7 +268,7 @@ class Worker:
             if batch is None:
                 return
             if batch:
-                self._call(lambda: self._attempt_all(batch))  # noqa: B023
+                self._attempt_all(batch)
 
     def _next_batch(self) -> list[Claimed] | None:
         items = self._queue.get()
@@ -275,13 +278,32 @@ class Worker:
             return [i for i in items if i.delivery.delivery_id in self._held]
 
     def _attempt_all(self, items: list[Claimed]) -> None:
+        if self._run_in is None:
+            self._attempt_grouped(items)
+        else:
+            # A run that waits on connectors would hold the shared store thread
+            # for the whole wait; it runs here instead, between the jobs that
+            # take the others there, so deliveries still start in claim order.
+            runtime = self.runtime
+            for apart, group in itertools.groupby(
+                items,
+                key=lambda i: runtime.run_leaves_store_thread(
+                    i.delivery.project_id, i.delivery.flow_id
+                ),
+            ):
+                if apart:
+                    self._attempt_each(list(group))
+                else:
+                    self._call(partial(self._attempt_grouped, list(group)))
+        # The dispatcher may claim again; waking it once per batch is enough.
+        self._wake.set()
+
+    def _attempt_grouped(self, items: list[Claimed]) -> None:
         # On SQLite the batch's runs share one commit (`Store.batch`); each
         # run, with its delivery's completion, is still atomic on its own.
         grouped = self.runtime.store.dialect_name == "sqlite" and len(items) > 1
         with self.runtime.store.batch() if grouped else nullcontext():
             self._attempt_each(items)
-        # The dispatcher may claim again; waking it once per batch is enough.
-        self._wake.set()
 
     def _attempt_each(self, items: list[Claimed]) -> None:
         for item in items:

@@ -1,0 +1,258 @@
+"""The store's write lock: this process's SQLite writers take turns instead of failing.
+
+SQLite's busy handler is switched off on every connection here, so a writer
+that meets another's transaction fails at once with "database is locked"; only
+the store's own lock keeps these tests passing. PostgreSQL takes no such lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.exc import OperationalError
+
+from idflow.errors import StoreError
+from idflow.store.database import Store
+
+JOIN_SECONDS = 30.0
+# Long enough for the other thread to reach its BEGIN while the lock is held.
+OVERLAP_SECONDS = 0.2
+
+
+def _no_busy_wait(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA busy_timeout=0")
+
+
+@pytest.fixture
+def notes(sqlite_file_store: Store) -> Store:
+    """The store with a scratch table, on connections that never wait for SQLite's lock."""
+    with sqlite_file_store.begin() as conn:
+        conn.execute(text("CREATE TABLE notes (name TEXT PRIMARY KEY)"))
+        # Checked at COMMIT only: a way to make a real commit fail.
+        conn.execute(
+            text(
+                "CREATE TABLE pins (note TEXT REFERENCES notes(name) "
+                "DEFERRABLE INITIALLY DEFERRED)"
+            )
+        )
+    # Runs after the store's own set-up on each new connection; disposing first
+    # leaves no connection opened before it.
+    sqlite_file_store.dispose()
+    event.listen(sqlite_file_store.engine, "connect", _no_busy_wait)
+    return sqlite_file_store
+
+
+def insert(conn: Any, name: str) -> None:
+    conn.execute(text("INSERT INTO notes VALUES (:n)"), {"n": name})
+
+
+def add(store: Store, name: str) -> None:
+    with store.begin() as conn:
+        insert(conn, name)
+
+
+def stored(store: Store) -> list[str]:
+    with store.engine.connect() as conn:
+        return [r[0] for r in conn.execute(text("SELECT name FROM notes ORDER BY 1"))]
+
+
+class Writer(threading.Thread):
+    """A thread that keeps what its work raised, for the test to look at."""
+
+    def __init__(self, work: Callable[[], None]) -> None:
+        super().__init__(daemon=True)
+        self.work = work
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.work()
+        except BaseException as exc:
+            self.error = exc
+
+    def finish(self) -> None:
+        self.join(JOIN_SECONDS)
+        assert not self.is_alive(), "the thread is stuck"
+        if self.error is not None:
+            raise self.error
+
+
+def test_without_the_store_a_second_writer_fails_at_once(notes: Store) -> None:
+    # The set-up these tests rely on: two writers that bypass the store meet.
+    with notes.engine.connect() as first, notes.engine.connect() as second:
+        insert(first, "first")
+        with pytest.raises(OperationalError, match="database is locked"):
+            insert(second, "second")
+        first.rollback()
+
+
+def test_a_write_waits_for_a_batch_on_another_thread_and_both_commit(
+    notes: Store,
+) -> None:
+    batch_open = threading.Event()
+    writer_going = threading.Event()
+
+    def batch() -> None:
+        with notes.batch(), notes.begin() as conn:
+            insert(conn, "batch")
+            batch_open.set()
+            writer_going.wait(JOIN_SECONDS)
+            time.sleep(OVERLAP_SECONDS)
+
+    def write() -> None:
+        batch_open.wait(JOIN_SECONDS)
+        writer_going.set()
+        add(notes, "begin")
+
+    threads = [Writer(batch), Writer(write)]
+    for thread in threads:
+        thread.finish()
+
+    assert stored(notes) == ["batch", "begin"]
+
+
+def test_a_batch_waits_for_a_write_on_another_thread_and_both_commit(
+    notes: Store,
+) -> None:
+    write_open = threading.Event()
+    batch_going = threading.Event()
+
+    def write() -> None:
+        with notes.begin() as conn:
+            insert(conn, "begin")
+            write_open.set()
+            batch_going.wait(JOIN_SECONDS)
+            time.sleep(OVERLAP_SECONDS)
+
+    def batch() -> None:
+        write_open.wait(JOIN_SECONDS)
+        batch_going.set()
+        with notes.batch():
+            add(notes, "batch")
+
+    threads = [Writer(write), Writer(batch)]
+    for thread in threads:
+        thread.finish()
+
+    assert stored(notes) == ["batch", "begin"]
+
+
+def test_many_threads_writing_alone_and_in_batches_all_commit(notes: Store) -> None:
+    def alone(prefix: str) -> Callable[[], None]:
+        def work() -> None:
+            for n in range(40):
+                add(notes, f"{prefix}-{n:02}")
+
+        return work
+
+    def batched(prefix: str) -> Callable[[], None]:
+        def work() -> None:
+            for start in range(0, 40, 5):
+                with notes.batch():
+                    for n in range(start, start + 5):
+                        add(notes, f"{prefix}-{n:02}")
+                    # A flush commits midway and frees the lock until next use.
+                    notes.flush()
+
+        return work
+
+    threads = [
+        Writer(alone("a")),
+        Writer(alone("b")),
+        Writer(batched("c")),
+        Writer(batched("d")),
+    ]
+    for thread in threads:
+        thread.finish()
+
+    assert len(stored(notes)) == 160
+
+
+def test_failed_writes_hand_the_lock_back(notes: Store) -> None:
+    def fail_both_ways() -> None:
+        with pytest.raises(RuntimeError), notes.begin() as conn:
+            insert(conn, "rolled back")
+            raise RuntimeError("the block fails")
+        with (
+            pytest.raises(StoreError, match="FOREIGN KEY"),
+            notes.batch(),
+            notes.begin() as conn,
+        ):
+            conn.execute(text("INSERT INTO pins VALUES ('missing')"))
+
+    # The failing thread stays alive, as an owner of the lock would.
+    failed = threading.Event()
+    done = threading.Event()
+
+    def failing() -> None:
+        try:
+            fail_both_ways()
+        finally:
+            failed.set()
+            done.wait(JOIN_SECONDS)
+
+    owner = Writer(failing)
+    failed.wait(JOIN_SECONDS)
+    try:
+        Writer(lambda: add(notes, "after")).finish()
+    finally:
+        done.set()
+    owner.finish()
+
+    assert stored(notes) == ["after"]
+
+
+def test_reads_do_not_wait_for_a_writer(notes: Store) -> None:
+    add(notes, "committed")
+    batch_open = threading.Event()
+    read_done = threading.Event()
+
+    def batch() -> None:
+        with notes.batch():
+            add(notes, "uncommitted")
+            batch_open.set()
+            read_done.wait(JOIN_SECONDS)
+
+    writer = Writer(batch)
+    batch_open.wait(JOIN_SECONDS)
+    seen: list[str] = []
+
+    def read() -> None:
+        with notes.connect() as conn:
+            seen.extend(r[0] for r in conn.execute(text("SELECT name FROM notes")))
+
+    try:
+        Writer(read).finish()
+    finally:
+        read_done.set()
+    writer.finish()
+
+    assert seen == ["committed"]
+
+
+@pytest.mark.postgres
+def test_postgresql_writers_do_not_take_turns(pg_store: Store) -> None:
+    first_open = threading.Event()
+    second_open = threading.Event()
+
+    def first() -> None:
+        with pg_store.begin() as conn:
+            conn.execute(text("SELECT 1"))
+            first_open.set()
+            assert second_open.wait(JOIN_SECONDS), "the second writer never began"
+
+    def second() -> None:
+        first_open.wait(JOIN_SECONDS)
+        with pg_store.begin() as conn:
+            conn.execute(text("SELECT 1"))
+            second_open.set()
+
+    threads = [Writer(first), Writer(second)]
+    for thread in threads:
+        thread.finish()
