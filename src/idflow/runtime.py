@@ -79,9 +79,11 @@ class Runtime:
 
     async def call_blocking(self, function: Callable[[], _T]) -> _T:
         """Run blocking store work off the event loop, on the store's threads."""
-        return await asyncio.get_running_loop().run_in_executor(
-            self._store_threads(), function
-        )
+        threads = self._store_threads()
+        if isinstance(threads, GroupCommitThread):
+            # The SQLite store thread answers the event loop directly.
+            return await threads.run(function)
+        return await asyncio.get_running_loop().run_in_executor(threads, function)
 
     def submit_blocking(self, function: Callable[[], _T]) -> Future[_T]:
         """Queue blocking store work on the store's threads without waiting for it.

@@ -9,6 +9,7 @@ import uvicorn
 
 from idflow.api.app import create_app
 from idflow.cli.root import CliState, handled_errors, pass_state
+from idflow.collector import settle_after_start_up
 from idflow.logs import configure_logging
 from idflow.runtime import Runtime
 from idflow.services import projects as project_service
@@ -62,9 +63,11 @@ def serve(state: CliState, host: str | None, port: int | None, no_worker: bool) 
         extra={"event_name": "server_started"},
     )
     embedded = None if no_worker else _embedded_worker(runtime)
+    app = create_app(runtime)
+    settle_after_start_up()
     try:
         uvicorn.run(
-            create_app(runtime),
+            app,
             host=bind_host,
             port=bind_port,
             log_config=None,

@@ -10,6 +10,7 @@ from types import FrameType
 import click
 
 from idflow.cli.root import EXIT_FAILED, CliState, handled_errors, pass_state
+from idflow.collector import settle_after_start_up
 from idflow.logs import configure_logging
 from idflow.workers.worker import Worker
 
@@ -45,6 +46,7 @@ def worker(state: CliState, concurrency: int | None) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     running = Worker(runtime, concurrency=concurrency)
+    settle_after_start_up()
     running.start()
     while not stopping.wait(_SIGNAL_CHECK_SECONDS):
         pass
