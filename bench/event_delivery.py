@@ -44,6 +44,7 @@ from pathlib import Path
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import make_url
 
+from idflow.collector import settle_after_start_up
 from idflow.flows.authoring import compile_authoring
 from idflow.logs import configure_logging
 from idflow.runtime import Runtime
@@ -162,6 +163,8 @@ def _bench_sqlite(url: str, options: argparse.Namespace) -> None:
         run_in=lambda work: runtime.submit_blocking(work).result(),
     )
     warm_up_users = _users(runtime, project_id, WARM_UP_EVENTS)
+    # As `idflow serve` does once it has started.
+    settle_after_start_up()
     worker.start()
     try:
         _window(runtime, project_id, warm_up_users, None, _sqlite_producer(runtime))
@@ -192,6 +195,8 @@ def _bench_postgres(
         (rate, _users(runtime, project_id, options.events)) for rate in _rates(options)
     ]
     warm_up_users = _users(runtime, project_id, WARM_UP_EVENTS)
+    # This process stands in for the API servers, which settle once started.
+    settle_after_start_up()
     workers = [_start_worker(url, n, folder, options) for n in range(processes)]
     plural = "s" if processes > 1 else ""
     label = f"postgres {processes} worker{plural} x{options.concurrency}"
