@@ -3,7 +3,9 @@
 A stream of custom events goes in through `idflow serve --no-worker`; each one
 makes a flow give its user one role named after the event. While the stream
 flows, one worker is killed with SIGKILL at a moment it holds claims (killed
-again with a fresh process if it happened to hold none). The other worker takes
+again with a fresh process if it happened to hold none); the stream goes on
+until such a kill has happened, so a fast machine that finishes each event
+before the kill lands cannot run out of chances. The other worker takes
 the orphaned claims over once their leases expire. Afterwards every delivery is
 done exactly once, every event has exactly one completed run, and every user
 holds exactly the roles of its events, each written by exactly one run.
@@ -40,9 +42,11 @@ from tests.conftest import PostgresServer
 pytestmark = pytest.mark.postgres
 
 USERS = 10
-EVENTS_PER_USER = 20
-EVENTS = USERS * EVENTS_PER_USER
-KILL_TRIES = 5
+# Rounds of one event per user: at least the first number, and then on until a
+# worker has died holding claims, but never more than the second.
+MIN_ROUNDS = 20
+MAX_ROUNDS = 400
+KILL_TRIES = 20
 SETTLE_SECONDS = 90.0
 
 GRANT_ROLE = {
@@ -157,23 +161,43 @@ def _serve(cluster: Cluster) -> Server:
     return server
 
 
-def _post_stream(server: Server, user_ids: list[str]) -> None:
-    with server.client() as http:
-        for n in range(EVENTS_PER_USER):
-            for user_id in user_ids:
-                ok(
-                    http.post(
-                        "/v1/mgmt/audit/event",
-                        json={
-                            "action": "role.granted",
-                            "type": "info",
-                            "actorId": "crash-test",
-                            "tenantId": "T-none",
-                            "userId": user_id,
-                            "data": {"role": f"{user_id}-{n:02d}"},
-                        },
-                    )
-                )
+@dataclass
+class Stream:
+    """The events posted: rounds of one per user, until told to stop."""
+
+    server: Server
+    user_ids: list[str]
+    stop: threading.Event = field(default_factory=threading.Event)
+    rounds: int = 0
+
+    def post(self) -> None:
+        with self.server.client() as http:
+            while self.rounds < MIN_ROUNDS or (
+                not self.stop.is_set() and self.rounds < MAX_ROUNDS
+            ):
+                _post_round(http, self.user_ids, self.rounds)
+                self.rounds += 1
+
+    @property
+    def events(self) -> int:
+        return self.rounds * len(self.user_ids)
+
+
+def _post_round(http: httpx.Client, user_ids: list[str], n: int) -> None:
+    for user_id in user_ids:
+        ok(
+            http.post(
+                "/v1/mgmt/audit/event",
+                json={
+                    "action": "role.granted",
+                    "type": "info",
+                    "actorId": "crash-test",
+                    "tenantId": "T-none",
+                    "userId": user_id,
+                    "data": {"role": f"{user_id}-{n:03d}"},
+                },
+            )
+        )
 
 
 def _scalar(store: Store, sql: str, **params: object) -> int:
@@ -209,12 +233,12 @@ def _kill_while_holding_claims(
     )
 
 
-def _wait_until_done(cluster: Cluster, store: Store) -> None:
+def _wait_until_done(cluster: Cluster, store: Store, events: int) -> None:
     deadline = time.monotonic() + SETTLE_SECONDS
     while time.monotonic() < deadline:
         if (
             _scalar(store, "SELECT count(*) FROM deliveries WHERE status = 'done'")
-            == EVENTS
+            == events
         ):
             return
         time.sleep(0.1)
@@ -238,23 +262,28 @@ def test_a_worker_killed_mid_stream_loses_and_doubles_nothing(
     victim = cluster.start_worker()
     cluster.start_worker()
     store = Store.open(cluster.url)
-    stream = threading.Thread(target=_post_stream, args=(server, user_ids))
+    stream = Stream(server, user_ids)
+    posting = threading.Thread(target=stream.post)
 
     try:
-        stream.start()
-        orphaned = _kill_while_holding_claims(cluster, store, victim)
-        stream.join()
-        _wait_until_done(cluster, store)
+        posting.start()
+        try:
+            orphaned = _kill_while_holding_claims(cluster, store, victim)
+        finally:
+            stream.stop.set()
+            posting.join()
+        _wait_until_done(cluster, store, stream.events)
 
         assert orphaned >= 1
-        _assert_nothing_lost_or_doubled(store, server, user_ids)
+        _assert_nothing_lost_or_doubled(store, server, user_ids, stream.rounds)
     finally:
         store.dispose()
 
 
 def _assert_nothing_lost_or_doubled(
-    store: Store, server: Server, user_ids: list[str]
+    store: Store, server: Server, user_ids: list[str], rounds: int
 ) -> None:
+    events = rounds * len(user_ids)
     with store.connect() as conn:
         statuses = dict(
             conn.execute(
@@ -279,10 +308,10 @@ def _assert_nothing_lost_or_doubled(
             text("SELECT count(*) FROM deliveries WHERE attempts > 1")
         ).scalar_one()
 
-    assert statuses == {"done": EVENTS}
-    assert len(runs_per_event) == EVENTS
+    assert statuses == {"done": events}
+    assert len(runs_per_event) == events
     assert {count for _, count in runs_per_event} == {1}
-    assert len(changes_per_event) == EVENTS
+    assert len(changes_per_event) == events
     assert {count for _, count in changes_per_event} == {1}
     assert taken_over >= 1
     with httpx.Client(
@@ -290,5 +319,5 @@ def _assert_nothing_lost_or_doubled(
     ) as http:
         for user_id in user_ids:
             user = ok(http.get("/v1/mgmt/user", params={"userId": user_id}))["user"]
-            expected = [f"{user_id}-{n:02d}" for n in range(EVENTS_PER_USER)]
+            expected = [f"{user_id}-{n:03d}" for n in range(rounds)]
             assert sorted(user["roleNames"]) == expected
