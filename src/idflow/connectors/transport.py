@@ -15,7 +15,9 @@ import email.utils
 import logging
 import random
 import ssl
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,9 @@ logger = logging.getLogger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 MAX_REDIRECTS = 5
+# Host names with a pool of kept-alive connections; the least recently used
+# beyond these closes, since URL templates can name hosts without end.
+MAX_HOST_CLIENTS = 64
 _REDIRECTS = {301, 302, 303, 307, 308}
 # Headers that carry credentials; they never follow a redirect to another origin.
 CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
@@ -100,24 +105,43 @@ class HttpSender:
     ) -> None:
         self._policy = policy
         self._max_bytes = max_response_bytes
-        tls = httpx.create_ssl_context(trust_env=False)
+        self._tls = httpx.create_ssl_context(trust_env=False)
         if ca_file is not None:
-            tls.load_verify_locations(cafile=ca_file)
-        # The pool keys connections by address and port, not by TLS server name,
-        # so a kept-alive connection verified for one name would carry requests
-        # for any other name on that address unverified. None is kept alive.
-        # TODO(limitation): every call opens a new connection; can go once the
-        # pool can key connections by the name they were verified for.
-        self._client = httpx.Client(
-            follow_redirects=False,
-            trust_env=False,
-            verify=tls,
-            limits=httpx.Limits(max_keepalive_connections=0),
-        )
+            self._tls.load_verify_locations(cafile=ca_file)
+        # A pool keys its connections by address and port, not by the TLS
+        # server name they were verified for: one shared pool would carry a
+        # request for another name on the same address over a connection
+        # verified for the first. So each host name has a client, and a pool,
+        # of its own, and its connections are kept alive for that name only.
+        self._clients: OrderedDict[str, httpx.Client] = OrderedDict()
+        self._lock = threading.Lock()
 
     def close(self) -> None:
-        """Close the pooled connections."""
-        self._client.close()
+        """Close every host's pooled connections."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), OrderedDict()
+        for client in clients:
+            client.close()
+
+    def _client_for(self, host: str) -> httpx.Client:
+        with self._lock:
+            client = self._clients.get(host)
+            if client is not None:
+                self._clients.move_to_end(host)
+                return client
+            client = httpx.Client(
+                follow_redirects=False, trust_env=False, verify=self._tls
+            )
+            self._clients[host] = client
+            evicted = (
+                self._clients.popitem(last=False)[1]
+                if len(self._clients) > MAX_HOST_CLIENTS
+                else None
+            )
+        if evicted is not None:
+            # A call still using it fails to connect and is retried as such.
+            evicted.close()
+        return client
 
     def send(
         self, request: HttpRequest, *, timeout: float, retry: RetryPolicy
@@ -241,7 +265,7 @@ class HttpSender:
             },
         )
         try:
-            response = self._client.send(request, stream=True)
+            response = self._client_for(url.host).send(request, stream=True)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             problem = _certificate_problem(exc)
             if problem is not None:
@@ -254,6 +278,11 @@ class HttpSender:
             raise ConnectorTimedOut(
                 f"{url.host} did not answer in time ({exc})."
             ) from exc
+        except httpx.RemoteProtocolError as exc:
+            # Most often a kept-alive connection the server had just closed:
+            # a connection error like any other, and the idempotency key lets
+            # the receiver tell the retry from a new call.
+            raise _Retryable(f"{url.host} dropped the connection: {exc}.") from exc
         except httpx.TransportError as exc:
             raise ConnectorError(f"The call to {url.host} failed: {exc}.") from exc
 

@@ -31,6 +31,9 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay_seconds: float = 0.0
     raw: bytes | None = None
+    # Close the connection without answering, as a server dropping a
+    # kept-alive connection does.
+    drop: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,9 @@ def _handler_for(owner: RecordingServer) -> type[BaseHTTPRequestHandler]:
             headers = {k.lower(): v for k, v in self.headers.items()}
             owner.record(Recorded(self.command, self.path, headers, body))
             reply = owner.next_reply(self.path)
+            if reply.drop:
+                self.close_connection = True
+                return
             if reply.delay_seconds:
                 time.sleep(reply.delay_seconds)
             content = (

@@ -209,6 +209,22 @@ def test_5xx_and_429_are_retried_with_one_idempotency_key(
     assert run.trace[0]["detail"] == {"connector": "api", "status": 200, "attempts": 3}
 
 
+def test_a_dropped_connection_is_retried_with_the_same_idempotency_key(
+    http_server: RecordingServer,
+    add_connector: Callable[..., Connector],
+    run_steps: Steps,
+) -> None:
+    http_server.script("/dropped", Reply(drop=True), Reply(200, {"done": True}))
+    add_connector("api", "http", {"baseUrl": http_server.url, "maxAttempts": 2})
+
+    run = run_steps(_call(path="/dropped", method="POST", body={"n": 1}))
+
+    assert run.status is RunStatus.COMPLETED, run.error
+    keys = [r.headers["idempotency-key"] for r in http_server.to("/dropped")]
+    assert len(keys) == 2
+    assert len(set(keys)) == 1
+
+
 def test_another_step_or_run_gets_another_idempotency_key(
     http_server: RecordingServer,
     add_connector: Callable[..., Connector],

@@ -314,6 +314,29 @@ def test_a_kept_alive_https_connection_never_serves_another_name_on_its_address(
     assert [r.path for r in server.requests] == ["/hooks"]
 
 
+def test_calls_to_one_host_share_a_kept_alive_connection(
+    authority: Authority,
+    local_names: list[str],
+    add_connector: Callable[..., Connector],
+    run_steps: Steps,
+) -> None:
+    context = authority.issue(HOOKS_HOST).server_context()
+    server_names = record_sni(context)
+
+    with recording_server(tls=context) as server:
+        add_connector(
+            "hooks", "http", {"baseUrl": f"https://{HOOKS_HOST}:{server.port}"}
+        )
+        first = run_steps(_call("hooks"))
+        second = run_steps(_call("hooks"))
+
+    assert first.status is RunStatus.COMPLETED, first.error
+    assert second.status is RunStatus.COMPLETED, second.error
+    assert [r.path for r in server.requests] == ["/hooks", "/hooks"]
+    # One TLS handshake: the second call went over the first call's connection.
+    assert server_names == [HOOKS_HOST]
+
+
 def test_the_ca_file_setting_is_read_with_the_other_settings(
     authority: Authority,
 ) -> None:
