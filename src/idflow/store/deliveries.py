@@ -17,11 +17,11 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Row,
+    Select,
     and_,
     bindparam,
     func,
     insert,
-    or_,
     select,
     update,
 )
@@ -107,8 +107,9 @@ def claim_deliveries(
 
     Due means pending and available, or running under a lease that expired (its
     worker died or stalled). Each claimed row becomes running, owned by `owner`
-    until `now_ms + lease_ms`, and counts one more attempt. The oldest are taken
-    first; rows another claim holds are skipped where the dialect allows.
+    until `now_ms + lease_ms`, and counts one more attempt. Expired leases are
+    taken first, the longest expired first, then pending rows, the oldest first;
+    rows another claim holds are skipped where the dialect allows.
 
     Args:
         conn: the connection, inside a transaction of its own.
@@ -120,45 +121,59 @@ def claim_deliveries(
     Returns:
         The claimed deliveries, as they now stand.
     """
-    claim = _CLAIMS.get(conn.dialect.name)
-    if claim is None:
-        claim = _CLAIMS.setdefault(conn.dialect.name, _claim_statement(conn))
-    result = conn.execute(
-        claim,
-        {"now": now_ms, "limit": limit, "owner": owner, "expires": now_ms + lease_ms},
-    )
-    claimed = [_from_row(row) for row in result]
+    statements = _CLAIMS.get(conn.dialect.name)
+    if statements is None:
+        statements = _CLAIMS.setdefault(conn.dialect.name, _claim_statements(conn))
+    values = {"now": now_ms, "owner": owner, "expires": now_ms + lease_ms}
+    claimed: list[Delivery] = []
+    # Taken over first: a lease that expired is work a dead worker left behind.
+    for statement in statements:
+        if len(claimed) >= limit:
+            break
+        result = conn.execute(statement, {**values, "limit": limit - len(claimed)})
+        claimed.extend(_from_row(row) for row in result)
 
     return sorted(claimed, key=lambda d: (d.available_ms, d.delivery_id))
 
 
-# Built once per dialect: constructing the statement costs more than running it.
-_CLAIMS: dict[str, Any] = {}
+# Built once per dialect: constructing the statements costs more than running them.
+_CLAIMS: dict[str, tuple[Any, Any]] = {}
 
 
-def _claim_statement(conn: Connection) -> Any:
-    due = or_(
-        and_(_c.status == _PENDING, _c.available_ms <= bindparam("now")),
-        and_(_c.status == _RUNNING, _c.lease_expires_ms < bindparam("now")),
-    )
-    candidates = (
+def _claim_statements(conn: Connection) -> tuple[Any, Any]:
+    # Two statements, not one with `pending OR expired`: with the OR, SQLite
+    # gathered every due row from both sides and sorted them all for the
+    # LIMIT, so each claim cost as much as the backlog was long, and a worker
+    # that fell behind fell further behind. Alone, each side reads its index
+    # in order and stops at the limit.
+    expired = (
         select(_c.delivery_id)
-        .where(due)
+        .where(_c.status == _RUNNING, _c.lease_expires_ms < bindparam("now"))
+        .order_by(_c.lease_expires_ms)
+        .limit(bindparam("limit"))
+    )
+    pending = (
+        select(_c.delivery_id)
+        .where(_c.status == _PENDING, _c.available_ms <= bindparam("now"))
         .order_by(_c.available_ms)
         .limit(bindparam("limit"))
     )
-    candidates = claim_dialect(conn.dialect.name).lock_candidates(candidates)
-    return (
-        update(deliveries)
-        .where(_c.delivery_id.in_(candidates))
-        .values(
-            status=_RUNNING,
-            lease_owner=bindparam("owner"),
-            lease_expires_ms=bindparam("expires"),
-            attempts=_c.attempts + 1,
+    dialect = claim_dialect(conn.dialect.name)
+
+    def claim(candidates: Select[Any]) -> Any:
+        return (
+            update(deliveries)
+            .where(_c.delivery_id.in_(dialect.lock_candidates(candidates)))
+            .values(
+                status=_RUNNING,
+                lease_owner=bindparam("owner"),
+                lease_expires_ms=bindparam("expires"),
+                attempts=_c.attempts + 1,
+            )
+            .returning(*deliveries.c)
         )
-        .returning(*deliveries.c)
-    )
+
+    return claim(expired), claim(pending)
 
 
 def renew_leases(

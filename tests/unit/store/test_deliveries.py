@@ -93,6 +93,39 @@ def test_an_expired_lease_is_claimed_again_as_a_new_attempt(
     assert taken.attempts == 2
 
 
+def test_expired_leases_are_taken_over_before_pending_deliveries(
+    store: Store, add: AddDelivery
+) -> None:
+    orphan = add()
+    _claim(store, "dead", 1, T0)
+    for _ in range(3):
+        add(available_ms=T0 + 1)
+
+    [first] = _claim(store, "w2", 1, T0 + LEASE_MS + 1)
+    rest = _claim(store, "w2", 5, T0 + LEASE_MS + 1)
+
+    assert first.delivery_id == orphan.delivery_id
+    assert len(rest) == 3
+    assert orphan.delivery_id not in {d.delivery_id for d in rest}
+
+
+def test_a_claim_reads_pending_deliveries_in_index_order_whatever_the_backlog(
+    sqlite_file_store: Store,
+) -> None:
+    # Under an OR of pending and expired, SQLite sorted the whole backlog for
+    # every claim; the pending claim must read its index in order instead.
+    with sqlite_file_store.connect() as conn:
+        _expired, pending = deliveries._claim_statements(conn)
+        sql = str(pending.compile(dialect=conn.dialect))
+        plan = conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + sql, tuple([0] * sql.count("?"))
+        ).all()
+    steps = [row[-1] for row in plan]
+
+    assert not [step for step in steps if "TEMP B-TREE" in step], steps
+    assert any("ix_deliveries_status_available_ms" in step for step in steps), steps
+
+
 def test_completion_is_fenced_by_the_lease(store: Store, add: AddDelivery) -> None:
     delivery = add()
     _claim(store, "w1", 1, T0)
