@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+import pytest
 
 from idflow.runtime import Runtime
 from idflow.services import deliveries as delivery_service
@@ -57,6 +60,28 @@ DISABLE_ON_SIGNAL = {
 }
 
 
+@dataclass(frozen=True)
+class Flagged:
+    """A user, and a high-severity event about them for the disable-on-signal flow."""
+
+    user: User
+    event: AuditEvent
+
+
+@pytest.fixture
+def flagged(
+    save_flow: SaveFlow,
+    make_user: Callable[..., User],
+    post_event: PostEvent,
+) -> Flagged:
+    save_flow(DISABLE_ON_SIGNAL)
+    user = make_user()
+    event = post_event(
+        "account.flagged", user_id=user.user_id, data={"severity": "high"}
+    )
+    return Flagged(user, event)
+
+
 def _user(runtime: Runtime, project_id: str, user_id: str) -> User:
     with runtime.store.connect() as conn:
         return user_service.require_user_by_id(conn, project_id, user_id)
@@ -73,17 +98,11 @@ def _run(runtime: Runtime, project_id: str, run_id: str | None) -> Run:
 def test_an_event_runs_its_flow_once_and_the_delivery_names_the_run(
     runtime: Runtime,
     project_id: str,
-    save_flow: SaveFlow,
-    make_user: Callable[..., User],
-    post_event: PostEvent,
+    flagged: Flagged,
     make_worker: MakeWorker,
     deliveries_of: DeliveriesOf,
 ) -> None:
-    save_flow(DISABLE_ON_SIGNAL)
-    user = make_user()
-    event = post_event(
-        "account.flagged", user_id=user.user_id, data={"severity": "high"}
-    )
+    user, event = flagged.user, flagged.event
 
     results = make_worker().run_until_idle()
 
@@ -99,17 +118,11 @@ def test_an_event_runs_its_flow_once_and_the_delivery_names_the_run(
 def test_events_a_triggered_run_writes_carry_its_chain(
     runtime: Runtime,
     project_id: str,
-    save_flow: SaveFlow,
-    make_user: Callable[..., User],
-    post_event: PostEvent,
+    flagged: Flagged,
     make_worker: MakeWorker,
     deliveries_of: DeliveriesOf,
 ) -> None:
-    save_flow(DISABLE_ON_SIGNAL)
-    user = make_user()
-    event = post_event(
-        "account.flagged", user_id=user.user_id, data={"severity": "high"}
-    )
+    event = flagged.event
 
     make_worker().run_until_idle()
 
@@ -234,18 +247,12 @@ def test_redrive_counts_first_then_runs_each_dead_lettered_delivery_once(
 def test_an_expired_lease_lets_another_worker_finish_the_delivery(
     runtime: Runtime,
     project_id: str,
-    save_flow: SaveFlow,
-    make_user: Callable[..., User],
-    post_event: PostEvent,
+    flagged: Flagged,
     make_worker: MakeWorker,
     clock: ManualClock,
     deliveries_of: DeliveriesOf,
 ) -> None:
-    save_flow(DISABLE_ON_SIGNAL)
-    user = make_user()
-    event = post_event(
-        "account.flagged", user_id=user.user_id, data={"severity": "high"}
-    )
+    event = flagged.event
     crashed, rescuer = make_worker("crashed"), make_worker("rescuer")
     assert len(crashed.claim(10)) == 1
 
@@ -265,18 +272,12 @@ def test_an_expired_lease_lets_another_worker_finish_the_delivery(
 def test_a_worker_that_lost_its_lease_rolls_its_whole_run_back(
     runtime: Runtime,
     project_id: str,
-    save_flow: SaveFlow,
-    make_user: Callable[..., User],
-    post_event: PostEvent,
+    flagged: Flagged,
     make_worker: MakeWorker,
     clock: ManualClock,
     deliveries_of: DeliveriesOf,
 ) -> None:
-    save_flow(DISABLE_ON_SIGNAL)
-    user = make_user()
-    event = post_event(
-        "account.flagged", user_id=user.user_id, data={"severity": "high"}
-    )
+    user, event = flagged.user, flagged.event
     stalled, rescuer = make_worker("stalled"), make_worker("rescuer")
     [held] = stalled.claim(10)
     clock.advance(31)
@@ -301,17 +302,11 @@ def test_a_worker_that_lost_its_lease_rolls_its_whole_run_back(
 def test_a_delivery_to_a_flow_switched_off_since_its_event_is_skipped(
     runtime: Runtime,
     project_id: str,
-    save_flow: SaveFlow,
-    make_user: Callable[..., User],
-    post_event: PostEvent,
+    flagged: Flagged,
     make_worker: MakeWorker,
     deliveries_of: DeliveriesOf,
 ) -> None:
-    save_flow(DISABLE_ON_SIGNAL)
-    user = make_user()
-    event = post_event(
-        "account.flagged", user_id=user.user_id, data={"severity": "high"}
-    )
+    user, event = flagged.user, flagged.event
     with runtime.store.begin() as conn:
         flow_service.set_flow_disabled(
             conn, CLI_ACTOR, project_id, "disable-on-signal", True
