@@ -125,6 +125,16 @@ def _call(*connectors: str) -> list[dict[str, Any]]:
     return [*steps, {"id": "done", "end": {"status": last}}]
 
 
+def _add_hooks(
+    add_connector: Callable[..., Connector], port: int, *, bearer: bool = False
+) -> None:
+    """The `hooks` HTTP connector, to HOOKS_HOST on the test server's port."""
+    settings: dict[str, Any] = {"baseUrl": f"https://{HOOKS_HOST}:{port}"}
+    if bearer:
+        settings["auth"] = {"type": "bearer"}
+    add_connector("hooks", "http", settings, {"token": TOKEN} if bearer else None)
+
+
 def _failure(run: Run) -> str:
     assert run.status is RunStatus.FAILED
     assert run.error is not None
@@ -203,15 +213,7 @@ def test_an_https_step_checks_the_name_while_connecting_to_the_checked_address(
     server_names = record_sni(context)
 
     with recording_server(tls=context) as server:
-        add_connector(
-            "hooks",
-            "http",
-            {
-                "baseUrl": f"https://{HOOKS_HOST}:{server.port}",
-                "auth": {"type": "bearer"},
-            },
-            {"token": TOKEN},
-        )
+        _add_hooks(add_connector, server.port, bearer=True)
         run = run_steps(_call("hooks"))
 
     assert run.status is RunStatus.COMPLETED, run.error
@@ -235,15 +237,7 @@ def test_an_https_certificate_from_an_untrusted_ca_fails_the_step_at_once(
     context = stranger.issue(HOOKS_HOST).server_context()
 
     with recording_server(tls=context) as server:
-        add_connector(
-            "hooks",
-            "http",
-            {
-                "baseUrl": f"https://{HOOKS_HOST}:{server.port}",
-                "auth": {"type": "bearer"},
-            },
-            {"token": TOKEN},
-        )
+        _add_hooks(add_connector, server.port, bearer=True)
         run = run_steps(_call("hooks"))
 
     message = _failure(run)
@@ -270,9 +264,7 @@ def test_an_https_certificate_for_another_name_fails_the_step(
     context = authority.issue(OTHER_HOST).server_context()
 
     with recording_server(tls=context) as server:
-        add_connector(
-            "hooks", "http", {"baseUrl": f"https://{HOOKS_HOST}:{server.port}"}
-        )
+        _add_hooks(add_connector, server.port)
         run = run_steps(_call("hooks"))
 
     message = _failure(run)
@@ -289,9 +281,7 @@ def test_a_kept_alive_https_connection_never_serves_another_name_on_its_address(
     context = authority.issue(HOOKS_HOST).server_context()
 
     with recording_server(tls=context) as server:
-        add_connector(
-            "hooks", "http", {"baseUrl": f"https://{HOOKS_HOST}:{server.port}"}
-        )
+        _add_hooks(add_connector, server.port)
         add_connector(
             "other", "http", {"baseUrl": f"https://{OTHER_HOST}:{server.port}"}
         )
@@ -313,9 +303,7 @@ def test_calls_to_one_host_share_a_kept_alive_connection(
     server_names = record_sni(context)
 
     with recording_server(tls=context) as server:
-        add_connector(
-            "hooks", "http", {"baseUrl": f"https://{HOOKS_HOST}:{server.port}"}
-        )
+        _add_hooks(add_connector, server.port)
         first = run_steps(_call("hooks"))
         second = run_steps(_call("hooks"))
 
