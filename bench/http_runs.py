@@ -161,38 +161,22 @@ def main() -> None:
                             f"{flow} c={concurrency}: {measure.requests} answered, {after - before} recorded"
                         )
         store.dispose()
-        bare_command = [
-            str(BIN / "uvicorn"),
-            "--app-dir",
-            str(BENCH),
-            "bare_decide:app",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
-        with _serve(bare_command, env, scratch, health="/") as base:
-            for concurrency in (1, 32):
-                results.append(
-                    _wrk(base, "bare", "", 0, concurrency, options, count=lambda: 0)
-                )
-        starlette_command = [
-            *bare_command[:3],
-            "bare_decide:starlette_app",
-            *bare_command[4:],
-        ]
-        with _serve(starlette_command, env, scratch, health="/") as base:
-            for concurrency in (1, 32):
-                results.append(
-                    _wrk(
-                        base,
-                        "bare-starlette",
-                        "",
-                        0,
-                        concurrency,
-                        options,
-                        count=lambda: 0,
+        # The ceilings: the decision alone, as raw ASGI and as a Starlette route.
+        for target, app in (("bare", "app"), ("bare-starlette", "starlette_app")):
+            command = [
+                str(BIN / "uvicorn"),
+                "--app-dir",
+                str(BENCH),
+                f"bare_decide:{app}",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ]
+            with _serve(command, env, scratch, health="/") as base:
+                for concurrency in (1, 32):
+                    results.append(
+                        _wrk(base, target, "", 0, concurrency, options, count=lambda: 0)
                     )
-                )
 
     _report(results, unrecorded, options)
 

@@ -99,10 +99,11 @@ class GroupCommitThread(Executor):
         """Run `fn` on the store thread and await its answer from an event loop.
 
         What `loop.run_in_executor(self, fn)` does, for the API's every request,
-        without its concurrent future: that future's condition variable and its
-        chaining to an asyncio future cost the event loop thread, where every
-        request's Python runs, about a fifth of a short run's share. The answers
-        of one batch reach each loop in one call.
+        without its concurrent future, and with the answers of one batch
+        reaching each loop in one call. py-spy put that future's condition
+        variable and its chaining at about a sixth of the event loop thread's
+        samples; in wall-clock runs the difference stayed within the noise
+        (bench/RESULTS.md).
 
         Raises:
             RuntimeError: the executor was shut down.
@@ -142,8 +143,11 @@ class GroupCommitThread(Executor):
                 return
             if job is not None and job.future is not None:
                 job.future.cancel()
-            elif job is not None and job.loop is not None:
-                _answer_loop(job.loop, [(job, _cancelled())])
+            elif job is not None and job.loop is not None and job.waiter is not None:
+                # Only the waiter's own loop may touch it; a closed loop has
+                # nobody left waiting.
+                with contextlib.suppress(RuntimeError):
+                    job.loop.call_soon_threadsafe(job.waiter.cancel)
 
     def _loop(self) -> None:
         while True:
@@ -245,10 +249,6 @@ def _settle(waiting: list[tuple[_Job, BaseException | None]]) -> None:
             waiter.set_result(job.result)
         else:
             waiter.set_exception(error)
-
-
-def _cancelled() -> BaseException:
-    return asyncio.CancelledError("The store thread shut down before this ran.")
 
 
 def _lost_by_flush() -> StoreError:

@@ -321,3 +321,25 @@ def test_a_coroutine_that_gave_up_is_skipped(
 
     asyncio.run(main())
     assert stored(notes) == ["kept"]
+
+
+def test_shutdown_can_cancel_what_has_not_started(
+    notes: Store, held: HeldStoreThread
+) -> None:
+    async def main() -> None:
+        queued_thread = held.thread.submit(add(notes, "from a thread"))
+        queued_loop = asyncio.ensure_future(held.thread.run(add(notes, "from a loop")))
+        await asyncio.sleep(0.01)
+        stopping = asyncio.get_running_loop().run_in_executor(
+            None, lambda: held.thread.shutdown(wait=False, cancel_futures=True)
+        )
+        await stopping
+        held.release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await queued_loop
+        assert queued_thread.cancelled()
+
+    asyncio.run(main())
+    held.first.result(10)
+    held.thread.shutdown()
+    assert stored(notes) == []
