@@ -56,6 +56,10 @@ _COMPLETE = DriverStatement(
         lease_expires_ms=None,
     )
 )
+# Every checkpoint of a run with connector steps ties the delivery to its run.
+_HOLD_RUN = DriverStatement(
+    update(deliveries).where(_FENCE).values(run_id=bindparam("run_id"))
+)
 _FAIL = update(deliveries).where(_FENCE)
 _GET = select(deliveries).where(
     _c.project_id == bindparam("project_id"),
@@ -221,9 +225,25 @@ def complete_delivery(
         },
     )
     if changed == 0:
-        raise LeaseLost(
-            f"Delivery {delivery_id!r} is no longer held by worker {owner!r}: another worker took it over or it ended."
-        )
+        raise _lost(delivery_id, owner)
+
+
+def hold_run(conn: Connection, delivery_id: str, owner: str, run_id: str) -> None:
+    """Tie a claimed delivery to the run `owner` is making for it, fenced by the lease.
+
+    Called at each of the run's checkpoints, in the checkpoint's commit: a later
+    attempt finds the run there and resumes it, and a worker that lost its
+    lease commits nothing.
+
+    Raises:
+        LeaseLost: the delivery is no longer running under `owner`.
+    """
+    changed = _HOLD_RUN.execute(
+        conn,
+        {"match_delivery_id": delivery_id, "match_owner": owner, "run_id": run_id},
+    )
+    if changed == 0:
+        raise _lost(delivery_id, owner)
 
 
 def fail_delivery(
@@ -394,9 +414,13 @@ def _fenced(
         {"match_delivery_id": delivery_id, "match_owner": owner},
     )
     if result.rowcount == 0:
-        raise LeaseLost(
-            f"Delivery {delivery_id!r} is no longer held by worker {owner!r}: another worker took it over or it ended."
-        )
+        raise _lost(delivery_id, owner)
+
+
+def _lost(delivery_id: str, owner: str) -> LeaseLost:
+    return LeaseLost(
+        f"Delivery {delivery_id!r} is no longer held by worker {owner!r}: another worker took it over or it ended."
+    )
 
 
 def _filters(project_id: str, query: DeliveryQuery) -> list[ColumnElement[bool]]:

@@ -215,6 +215,27 @@ class Run:
     triggering_event_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RunCheckpoint:
+    """Where a run stood at its last connector call, stored with that call's commit.
+
+    Attributes:
+        task_id: the connector step to run again when the run resumes.
+        context: the run's context just before that step, unredacted.
+        trace: the trace entries of the steps before it.
+        saved_ms: when the checkpoint committed.
+    """
+
+    project_id: str
+    run_id: str
+    flow_id: str
+    flow_version: int
+    task_id: str
+    context: Mapping[str, Any]
+    trace: tuple[Mapping[str, Any], ...]
+    saved_ms: int
+
+
 class ConnectorType(StrEnum):
     """The kinds of connector a project may configure."""
 

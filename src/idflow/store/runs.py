@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from idflow.store.driver import DriverStatement
-from idflow.store.records import Run, RunStatus, RunTrigger
-from idflow.store.tables import runs
+from idflow.store.records import Run, RunCheckpoint, RunStatus, RunTrigger
+from idflow.store.tables import run_checkpoints, runs
 
 _KEY = and_(
     runs.c.project_id == bindparam("project_id"),
@@ -139,6 +149,73 @@ def count_runs(conn: Connection, project_id: str, *, flow_id: str | None = None)
         query = query.where(runs.c.flow_id == flow_id)
 
     return int(conn.execute(query).scalar_one())
+
+
+_CHECKPOINT_KEY = and_(
+    run_checkpoints.c.project_id == bindparam("project_id"),
+    run_checkpoints.c.run_id == bindparam("run_id"),
+)
+# Every run with connector steps a worker makes writes one and deletes it.
+_INSERT_CHECKPOINT = DriverStatement(insert(run_checkpoints))
+_DELETE_CHECKPOINT = DriverStatement(delete(run_checkpoints).where(_CHECKPOINT_KEY))
+
+
+def save_checkpoint(
+    conn: Connection, checkpoint: RunCheckpoint, *, replace: bool
+) -> None:
+    """Store where a run stands.
+
+    Call it in the checkpoint's own commit, so the point and the effects
+    before it are durable together.
+
+    Args:
+        conn: the connection, inside the checkpoint's transaction.
+        checkpoint: the run's new point.
+        replace: the run may have a checkpoint already, which goes first;
+            without it, the first checkpoint of a run costs one statement.
+    """
+    if replace:
+        delete_checkpoint(conn, checkpoint.project_id, checkpoint.run_id)
+    _INSERT_CHECKPOINT.execute(
+        conn,
+        {
+            "run_id": checkpoint.run_id,
+            "project_id": checkpoint.project_id,
+            "flow_id": checkpoint.flow_id,
+            "flow_version": checkpoint.flow_version,
+            "task_id": checkpoint.task_id,
+            "context": dict(checkpoint.context),
+            "trace": [dict(entry) for entry in checkpoint.trace],
+            "saved_ms": checkpoint.saved_ms,
+        },
+    )
+
+
+def get_checkpoint(
+    conn: Connection, project_id: str, run_id: str
+) -> RunCheckpoint | None:
+    """Return the run's last checkpoint, or None when it has none."""
+    row = conn.execute(
+        select(run_checkpoints).where(_CHECKPOINT_KEY),
+        {"project_id": project_id, "run_id": run_id},
+    ).first()
+    if row is None:
+        return None
+    return RunCheckpoint(
+        project_id=row.project_id,
+        run_id=row.run_id,
+        flow_id=row.flow_id,
+        flow_version=row.flow_version,
+        task_id=row.task_id,
+        context=row.context,
+        trace=tuple(row.trace),
+        saved_ms=row.saved_ms,
+    )
+
+
+def delete_checkpoint(conn: Connection, project_id: str, run_id: str) -> None:
+    """Forget a run's checkpoint: the run ended, or will not be resumed."""
+    _DELETE_CHECKPOINT.execute(conn, {"project_id": project_id, "run_id": run_id})
 
 
 def _optional_dict(value: Any) -> dict[str, Any] | None:

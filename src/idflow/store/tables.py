@@ -202,6 +202,23 @@ runs = Table(
     Index(None, "project_id", "flow_id", "started_ms"),
 )
 
+# Where a run with connector steps last committed, kept while it may be resumed:
+# a worker that retries its delivery goes on from here instead of repeating the
+# effects that committed (docs/decisions/0012). The context holds the run's
+# inputs and step results unredacted, so the row goes when the run completes.
+run_checkpoints = Table(
+    "run_checkpoints",
+    metadata,
+    Column("run_id", String, primary_key=True),
+    Column("project_id", String, nullable=False),
+    Column("flow_id", String, nullable=False),
+    Column("flow_version", Integer, nullable=False),
+    Column("task_id", String, nullable=False),
+    Column("context", JSON, nullable=False),
+    Column("trace", JSON, nullable=False),
+    Column("saved_ms", BigInteger, nullable=False),
+)
+
 # Secrets are one ciphertext per connector; `key_id` says which key opens it, so
 # a key rotation can find what is still under an old key.
 connectors = Table(
