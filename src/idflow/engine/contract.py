@@ -14,7 +14,7 @@ wait ever holds the store's write lock (docs/decisions/0008).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -92,6 +92,26 @@ class ExternalCall:
     background: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class ResumePoint:
+    """Where a run stands at a checkpoint: enough to go on from there later.
+
+    A checkpoint comes just before a connector step's call. Going on from it
+    means running that step again (the call is what may not have happened),
+    with the context as it stood, after the steps already traced.
+
+    Attributes:
+        task_id: the step to run next: the connector step being checkpointed.
+        context: the run's context before that step; the runner goes on
+            changing it, so a session that keeps it copies it at once.
+        trace: the trace entries of the steps before it.
+    """
+
+    task_id: str
+    context: Mapping[str, Any]
+    trace: Sequence[Mapping[str, Any]]
+
+
 class RunSession(Protocol):
     """The run's hold on the store, as the runner and connector actions see it."""
 
@@ -103,8 +123,12 @@ class RunSession(Protocol):
     def connectors(self) -> Any:
         """The process's connector runtime, opaque to the engine."""
 
-    def checkpoint(self) -> None:
-        """Commit the run's effects so far and release the store."""
+    def checkpoint(self, point: ResumePoint) -> None:
+        """Commit the run's effects so far and release the store.
+
+        `point` says where the run would go on from if it stopped during the
+        call that follows; a session may store it in the same commit.
+        """
 
     def after_commit(self, work: Callable[[], object]) -> None:
         """Start `work` once the effects so far commit; drop it if they roll back."""

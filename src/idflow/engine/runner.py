@@ -23,6 +23,7 @@ from idflow.engine.contract import (
     ActionCall,
     ActionResult,
     ExternalCall,
+    ResumePoint,
     RunInfo,
     RunSession,
 )
@@ -81,6 +82,7 @@ def execute(
     conn: Any,
     limits: RunLimits,
     session: RunSession | None = None,
+    resume: ResumePoint | None = None,
 ) -> RunOutcome:
     """Run a plan to its End, or to the first failure its error policy does not absorb.
 
@@ -93,6 +95,10 @@ def execute(
         limits: step, time and size bounds.
         session: the run's session; when given, each action gets its current
             connection and external calls commit the run's effects first.
+        resume: a checkpoint of an earlier attempt at this run to go on from,
+            instead of the first task; `context` must be its context. The
+            steps it traced count against the step limit; the time limit
+            starts afresh.
 
     Returns:
         The outcome, with outputs on success and the error on failure.
@@ -100,7 +106,18 @@ def execute(
     outcome = RunOutcome(succeeded=False)
     deadline = time.monotonic() + limits.timeout_seconds
     task_id = plan.first_task_id
-    for _ in range(limits.max_steps):
+    if resume is not None:
+        task_id = resume.task_id
+        outcome.trace = [dict(entry) for entry in resume.trace]
+        if task_id not in plan.steps:
+            return _fail(
+                outcome,
+                STEP_FAILED_CODE,
+                f"The run cannot resume at task {task_id!r}: version {plan.version} has no such task.",
+                task_id,
+            )
+    resuming = resume is not None
+    for _ in range(limits.max_steps - len(outcome.trace)):
         if time.monotonic() > deadline:
             return _fail(
                 outcome,
@@ -112,6 +129,10 @@ def execute(
         step = plan.steps[task_id]
         started = time.perf_counter()
         entry: dict[str, Any] = {"taskId": task_id, "name": step.task.name}
+        if resuming:
+            # The trace shows where an earlier attempt stopped and this one began.
+            entry["resumed"] = True
+            resuming = False
         outcome.trace.append(entry)
         try:
             if step.task.kind is TaskKind.CONDITION:
@@ -121,7 +142,9 @@ def execute(
                 outcome.succeeded = True
                 return outcome
             else:
-                next_id = _run_action(step, context, run, conn, entry, session=session)
+                next_id = _run_action(
+                    step, context, run, conn, outcome.trace, session=session
+                )
         except _StepError as exc:
             entry.setdefault("outcome", "failed")
             entry.setdefault("error", {"code": exc.code, "message": exc.message})
@@ -148,11 +171,12 @@ def _run_action(
     context: dict[str, Any],
     run: RunInfo,
     conn: Any,
-    entry: dict[str, Any],
+    trace: list[dict[str, Any]],
     *,
     session: RunSession | None = None,
 ) -> str:
     task = step.task
+    entry = trace[-1]
     entry["type"] = "action"
     entry["action"] = task.action
     assert step.action is not None, "the planner guarantees an implementation"
@@ -165,11 +189,27 @@ def _run_action(
         result = step.action(
             ActionCall(run, task.id, arguments, context, conn, _now_ms(), session)
         )
-        if result.external is not None:
-            result = _perform(result, result.external, session, entry)
+        external = result.external
+        if external is not None and (external.background or session is None):
+            result = _perform_unsupervised(result, external, session, entry)
+            external = None
     except IdflowError as exc:
         code = getattr(exc, "error_code", STEP_FAILED_CODE)
         return _handle_step_error(step, context, entry, code, exc.message)
+
+    if external is not None:
+        assert session is not None
+        # An external effect can never roll back, so the store effects before it
+        # commit first: the outside world never hears of a change later undone.
+        # Outside the step's error handling: a session that cannot commit (its
+        # worker lost the delivery) ends the run, whatever the step's policy.
+        session.checkpoint(ResumePoint(task.id, context, trace[:-1]))
+        entry["checkpoint"] = True
+        try:
+            result = external.perform()
+        except IdflowError as exc:
+            code = getattr(exc, "error_code", STEP_FAILED_CODE)
+            return _handle_step_error(step, context, entry, code, exc.message)
 
     key = step.context_key
     if key is not None and result.value is not None:
@@ -183,26 +223,21 @@ def _run_action(
     return step.edges[SUCCESS]
 
 
-def _perform(
+def _perform_unsupervised(
     prepared: ActionResult,
     external: ExternalCall,
     session: RunSession | None,
     entry: dict[str, Any],
 ) -> ActionResult:
-    if external.background:
-        entry["background"] = True
-        if session is not None:
-            session.after_commit(external.perform)
-        else:
-            external.perform()
-        return ActionResult(detail=prepared.detail)
-
+    """Start a background call, or make any call of a run without a session."""
+    if not external.background:
+        return external.perform()
+    entry["background"] = True
     if session is not None:
-        # An external effect can never roll back, so the store effects before it
-        # commit first: the outside world never hears of a change later undone.
-        session.checkpoint()
-        entry["checkpoint"] = True
-    return external.perform()
+        session.after_commit(external.perform)
+    else:
+        external.perform()
+    return ActionResult(detail=prepared.detail)
 
 
 def _handle_step_error(

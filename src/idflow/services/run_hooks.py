@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from idflow.engine.contract import ResumePoint, RunInfo
 from idflow.store.records import Run
 
 
@@ -25,7 +26,12 @@ class RunHooks:
         before_commit: called with the connection and the completed run, after
             the run record is written and before the last commit; never for a
             failed run, whose effects roll back.
+        on_checkpoint: called with the connection, the run and where it
+            stands, at each connector call, before the effects so far commit;
+            a worker stores the point there, so that a later attempt resumes
+            from it instead of repeating what committed.
     """
 
     on_begin: Callable[[Any], None] | None = None
     before_commit: Callable[[Any, Run], None] | None = None
+    on_checkpoint: Callable[[Any, RunInfo, ResumePoint], None] | None = None

@@ -17,6 +17,7 @@ from functools import partial
 from types import TracebackType
 from typing import Any
 
+from idflow.engine.contract import ResumePoint
 from idflow.store import runs as run_store
 from idflow.store.database import Store
 from idflow.store.records import Run
@@ -42,6 +43,7 @@ class RunTransaction:
         # An accepted (asynchronous) run was written as `running` on acceptance,
         # so every later write of it is an update.
         self._recorded = recorded
+        self._on_checkpoint: Callable[[Any, ResumePoint], None] | None = None
         self.checkpoints = 0
 
     @property
@@ -58,11 +60,23 @@ class RunTransaction:
         """The process's connector runtime."""
         return self._connectors
 
-    def announce(self, running: Callable[[], Run]) -> None:
-        """Say how to make the `running` record the first checkpoint writes."""
-        self._running = running
+    def announce(
+        self,
+        running: Callable[[], Run],
+        on_checkpoint: Callable[[Any, ResumePoint], None] | None = None,
+    ) -> None:
+        """Say how to make the `running` record the first checkpoint writes.
 
-    def checkpoint(self) -> None:
+        Args:
+            running: makes the record.
+            on_checkpoint: called with the connection and the resume point at
+                every checkpoint, before it commits; it may raise to roll the
+                checkpoint back (a worker that lost its delivery).
+        """
+        self._running = running
+        self._on_checkpoint = on_checkpoint
+
+    def checkpoint(self, point: ResumePoint) -> None:
         """Commit the effects so far, then start the background calls they queued.
 
         Inside a store batch (the SQLite store thread's group commit) this
@@ -71,6 +85,8 @@ class RunTransaction:
         """
         if self.checkpoints == 0 and self._running is not None and not self._recorded:
             run_store.insert_run(self.conn, self._running())
+        if self._on_checkpoint is not None:
+            self._on_checkpoint(self.conn, point)
         self._close(None)
         self.checkpoints += 1
         self._start_queued()

@@ -10,14 +10,14 @@ before it commits first (see `services.run_session`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
 import orjson
 
 from idflow.clock import new_id, now_ms
-from idflow.engine.contract import RunInfo
+from idflow.engine.contract import ResumePoint, RunInfo
 from idflow.engine.runner import STEP_FAILED_CODE, RunOutcome, execute
 from idflow.errors import IdflowError, InvalidArgument, PayloadTooLarge, RunNotFound
 from idflow.logs import bound
@@ -26,7 +26,7 @@ from idflow.runtime import Runtime
 from idflow.services.run_hooks import RunHooks
 from idflow.services.run_session import RunTransaction
 from idflow.store import runs as run_store
-from idflow.store.records import Run, RunStatus, RunTrigger
+from idflow.store.records import Run, RunCheckpoint, RunStatus, RunTrigger
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ def start_run(
     triggering_event: Mapping[str, Any] | None = None,
     accepted: Run | None = None,
     hooks: RunHooks | None = None,
+    resume: RunCheckpoint | None = None,
 ) -> Run:
     """Run a flow's current version to its end and record the run.
 
@@ -62,6 +63,9 @@ def start_run(
         accepted: the `running` record `accept_run` wrote, when the run was
             accepted earlier; the run keeps its id, start time and version.
         hooks: work to do in the run's own transactions (a worker's delivery).
+        resume: the checkpoint of an earlier attempt at the `accepted` run to
+            go on from: the run keeps its context from there, and `inputs` is
+            ignored.
 
     Returns:
         The recorded run; its status says whether it completed or failed.
@@ -72,7 +76,11 @@ def start_run(
         InvalidArgument: the inputs are not an object.
         PayloadTooLarge: the inputs are larger than the configured limit.
     """
-    client = _check_inputs(runtime, inputs)
+    if resume is not None:
+        assert accepted is not None, "a resumed run is an accepted one"
+        client = dict(resume.context.get("client") or {})
+    else:
+        client = _check_inputs(runtime, inputs)
     run_id = accepted.run_id if accepted else new_id("R")
     # Every log line of the run, the engine's and the actions', names it.
     with bound(project_id, run_id):
@@ -86,6 +94,7 @@ def start_run(
             triggering_event=triggering_event,
             accepted=accepted,
             hooks=hooks,
+            resume=resume,
         )
 
 
@@ -100,9 +109,12 @@ def _run(
     triggering_event: Mapping[str, Any] | None,
     accepted: Run | None,
     hooks: RunHooks | None,
+    resume: RunCheckpoint | None,
 ) -> Run:
     started = accepted.started_ms if accepted else now_ms()
-    pinned = accepted.flow_version if accepted else None
+    pinned = resume.flow_version if resume else None
+    if accepted is not None and pinned is None:
+        pinned = accepted.flow_version
     session = RunTransaction(
         runtime.store, runtime.connectors, recorded=accepted is not None
     )
@@ -116,18 +128,20 @@ def _run(
             info = _continue_chain(
                 info, triggering_event, runtime.settings.deliveries.max_event_depth
             )
-            context: dict[str, Any] = {
-                "client": client,
-                "run": {
-                    "id": run_id,
-                    "flowId": flow_id,
-                    "version": plan.version,
-                    "startedTime": started,
-                },
-            }
-            if triggering_event is not None:
-                context["triggeringEvent"] = dict(triggering_event)
-            session.announce(lambda: _run_record(info, trigger, client, None))
+            point: ResumePoint | None = None
+            if resume is not None:
+                context = dict(resume.context)
+                point = ResumePoint(resume.task_id, context, resume.trace)
+                # Running again: a checkpoint of this attempt commits it so.
+                run_store.update_run(conn, _run_record(info, trigger, client, None))
+            else:
+                context = _first_context(run_id, flow_id, plan.version, started, client)
+                if triggering_event is not None:
+                    context["triggeringEvent"] = dict(triggering_event)
+            session.announce(
+                lambda: _run_record(info, trigger, client, None),
+                _checkpoint_hook(hooks, info),
+            )
             outcome = execute(
                 plan,
                 info,
@@ -135,6 +149,7 @@ def _run(
                 conn=conn,
                 limits=runtime.settings.run_limits,
                 session=session,
+                resume=point,
             )
             run = _run_record(info, trigger, client, outcome)
             if not outcome.succeeded:
@@ -160,6 +175,29 @@ def _run(
         extra={"event_name": "run_finished"},
     )
     return run
+
+
+def _first_context(
+    run_id: str, flow_id: str, version: int, started: int, client: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "client": client,
+        "run": {
+            "id": run_id,
+            "flowId": flow_id,
+            "version": version,
+            "startedTime": started,
+        },
+    }
+
+
+def _checkpoint_hook(
+    hooks: RunHooks | None, info: RunInfo
+) -> Callable[[Any, ResumePoint], None] | None:
+    if hooks is None or hooks.on_checkpoint is None:
+        return None
+    on_checkpoint = hooks.on_checkpoint
+    return lambda conn, point: on_checkpoint(conn, info, point)
 
 
 def accept_run(

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from idflow.actions.registry import ACTION_IMPLEMENTATIONS
-from idflow.engine.contract import ActionCall, ActionResult, RunInfo
+from idflow.engine.contract import ActionCall, ActionResult, ResumePoint, RunInfo
 from idflow.engine.plan import compile_plan
 from idflow.engine.runner import RunLimits, RunOutcome, execute
 from idflow.flows.descope import parse_document
@@ -86,6 +86,7 @@ def execute_with(
     actions: Mapping[str, Callable[[ActionCall], ActionResult]],
     limits: RunLimits | None = None,
     context: dict[str, Any] | None = None,
+    resume: ResumePoint | None = None,
 ) -> RunOutcome:
     """Plan a YAML flow with stand-in actions and execute it without a store."""
     document = document_from_data(yaml.safe_load(flow), "test-flow.yaml")
@@ -94,7 +95,12 @@ def execute_with(
     )
     info = RunInfo(TEST_PROJECT_ID, "R-test", document["flowId"], 1, 0)
     return execute(
-        plan, info, context or {"client": {}}, conn=None, limits=limits or RunLimits()
+        plan,
+        info,
+        context or {"client": {}},
+        conn=None,
+        limits=limits or RunLimits(),
+        resume=resume,
     )
 
 
@@ -728,3 +734,78 @@ def test_templates_read_the_run_and_its_inputs(run_flow: RunFlow) -> None:
     )
 
     assert run.outputs == {"run": run.run_id, "flow": "run-context", "who": "ops"}
+
+
+RECORD_STEPS = """
+id: record-steps
+steps:
+  - {id: first, action: audit-generate-event, with: {action: "1"}}
+  - {id: second, action: audit-generate-event, with: {action: "{{ seen }}"}}
+  - {id: third, action: audit-generate-event, with: {action: "3"}}
+  - {id: done, end: {seen: "{{ seen }}"}}
+"""
+
+
+def noting(ran: list[str]) -> Callable[[ActionCall], ActionResult]:
+    def note(call: ActionCall) -> ActionResult:
+        ran.append(call.task_id)
+        return ActionResult(detail={"n": call.arguments["action"]})
+
+    return note
+
+
+def test_a_resumed_run_goes_on_from_its_point_with_the_context_as_stored() -> None:
+    ran: list[str] = []
+    earlier = [{"taskId": "first", "name": "first", "outcome": "success"}]
+
+    outcome = execute_with(
+        RECORD_STEPS,
+        {"audit-generate-event": noting(ran)},
+        context={"client": {}, "seen": "kept"},
+        resume=ResumePoint("second", {"client": {}, "seen": "kept"}, earlier),
+    )
+
+    assert outcome.succeeded
+    assert outcome.outputs == {"seen": "kept"}
+    assert ran == ["second", "third"]
+    assert [e["taskId"] for e in outcome.trace] == ["first", "second", "third", "done"]
+    assert [e.get("resumed", False) for e in outcome.trace] == [
+        False,
+        True,
+        False,
+        False,
+    ]
+    assert outcome.trace[1]["detail"] == {"n": "kept"}
+
+
+def test_the_steps_before_a_resume_count_against_the_step_limit() -> None:
+    earlier = [{"taskId": "first"}, {"taskId": "x"}]
+
+    outcome = execute_with(
+        RECORD_STEPS,
+        {"audit-generate-event": noting([])},
+        limits=RunLimits(max_steps=3),
+        resume=ResumePoint("second", {"client": {}}, earlier),
+    )
+
+    assert not outcome.succeeded
+    assert outcome.error == {
+        "code": "E102003",
+        "message": "The run took more than 3 steps.",
+        "taskId": "third",
+    }
+
+
+def test_a_resume_at_a_task_the_version_lacks_fails_clearly() -> None:
+    outcome = execute_with(
+        RECORD_STEPS,
+        {"audit-generate-event": noting([])},
+        resume=ResumePoint("gone", {"client": {}}, []),
+    )
+
+    assert not outcome.succeeded
+    assert outcome.error == {
+        "code": "E102002",
+        "message": "The run cannot resume at task 'gone': version 1 has no such task.",
+        "taskId": "gone",
+    }
