@@ -9,6 +9,12 @@ before the kill lands cannot run out of chances. The other worker takes
 the orphaned claims over once their leases expire. Afterwards every delivery is
 done exactly once, every event has exactly one completed run, and every user
 holds exactly the roles of its events, each written by exactly one run.
+
+The second test does the same with a flow that writes an audit event, calls an
+HTTP endpoint (which takes a while to answer) and then grants the role, and
+kills the worker while it waits on such a call: after the commit that came
+before the call. The run taken over must resume after that commit, so each
+event's audit event is still written exactly once.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from idflow.connectors.secrets import generate_key
 from idflow.flows.authoring import compile_authoring
 from idflow.store.database import Store
 from tests.acceptance.conftest import (
@@ -38,6 +45,11 @@ from tests.acceptance.conftest import (
 )
 from tests.acceptance.wire import ok
 from tests.conftest import PostgresServer
+from tests.integration.connectors.servers import (
+    Recorded,
+    RecordingServer,
+    recording_server,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -54,6 +66,41 @@ GRANT_ROLE = {
     "trigger": {"events": ["role.granted"]},
     "steps": [
         {"id": "load", "action": "user-load-from-triggering-event"},
+        {
+            "id": "grant",
+            "action": "user-add-roles",
+            "with": {"roleNames": ["{{ triggeringEvent.data.role }}"]},
+        },
+        {"id": "done", "end": {"ok": True}},
+    ],
+}
+# How long the endpoint takes over each call: long enough that the kill most
+# often lands while a run waits on one.
+CALL_SECONDS = 0.15
+NOTE_CALL_GRANT = {
+    "id": "note-call-grant",
+    "trigger": {"events": ["role.granted"]},
+    "steps": [
+        {"id": "load", "action": "user-load-from-triggering-event"},
+        {
+            "id": "noted",
+            "action": "audit-generate-event",
+            "with": {
+                "action": "role.noted",
+                "userId": "{{ user.userId }}",
+                "data": {"role": "{{ triggeringEvent.data.role }}"},
+            },
+        },
+        {
+            "id": "call",
+            "action": "http-connector",
+            "with": {
+                "connector": "hook",
+                "path": "/hook",
+                "method": "POST",
+                "body": {"role": "{{ triggeringEvent.data.role }}"},
+            },
+        },
         {
             "id": "grant",
             "action": "user-add-roles",
@@ -123,6 +170,9 @@ def cluster(
         "IDFLOW_WORKER_POLL_SECONDS": "0.2",
         "IDFLOW_WORKER_GRACE_SECONDS": "5",
         "IDFLOW_RATE_LIMITS": "off",
+        # The second test's endpoint lives on loopback.
+        "IDFLOW_OUTBOUND_ALLOW": "127.0.0.1/32",
+        "IDFLOW_SECRET_KEY": generate_key().to_text(),
     }
     running = Cluster(url, env, tmp_path)
     try:
@@ -205,26 +255,40 @@ def _scalar(store: Store, sql: str, **params: object) -> int:
         return int(conn.execute(text(sql), params).scalar_one())
 
 
-def _held_by(store: Store, process: subprocess.Popen[bytes]) -> int:
+def _held_by(
+    store: Store, process: subprocess.Popen[bytes], *, checkpointed: bool
+) -> int:
     # Worker ids are host:pid:tag, so a process's claims are found by its pid.
-    return _scalar(
-        store,
-        "SELECT count(*) FROM deliveries WHERE status = 'running' AND lease_owner LIKE :owner",
-        owner=f"%:{process.pid}:%",
-    )
+    # A claim has a run id before its run ends only once the run committed at
+    # a connector call.
+    sql = "SELECT count(*) FROM deliveries WHERE status = 'running' AND lease_owner LIKE :owner"
+    if checkpointed:
+        sql += " AND run_id IS NOT NULL"
+    return _scalar(store, sql, owner=f"%:{process.pid}:%")
 
 
 def _kill_while_holding_claims(
-    cluster: Cluster, store: Store, victim: subprocess.Popen[bytes]
+    cluster: Cluster,
+    store: Store,
+    victim: subprocess.Popen[bytes],
+    *,
+    checkpointed: bool = False,
 ) -> int:
-    """SIGKILL workers until one dies holding claims; return how many it left."""
+    """SIGKILL workers until one dies holding claims; return how many it left.
+
+    With `checkpointed`, only claims whose run has committed at a connector
+    call count.
+    """
     for _ in range(KILL_TRIES):
         deadline = time.monotonic() + 20
-        while _held_by(store, victim) == 0 and time.monotonic() < deadline:
+        while (
+            _held_by(store, victim, checkpointed=checkpointed) == 0
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.002)
         victim.send_signal(signal.SIGKILL)
         victim.wait()
-        orphaned = _held_by(store, victim)
+        orphaned = _held_by(store, victim, checkpointed=checkpointed)
         if orphaned:
             return orphaned
         victim = cluster.start_worker()
@@ -245,43 +309,136 @@ def _wait_until_done(cluster: Cluster, store: Store, events: int) -> None:
     pytest.fail(f"Deliveries did not all finish in time.\n{cluster.logs()}")
 
 
-def test_a_worker_killed_mid_stream_loses_and_doubles_nothing(
-    cluster: Cluster,
-) -> None:
-    server = _serve(cluster)
-    flow_file = cluster.workdir / "grant-role.json"
-    flow_file.write_text(json.dumps(compile_authoring(GRANT_ROLE)))
-    cluster.idflow("--project", server.project_id, "flow", "apply", str(flow_file))
+def _users(server: Server) -> list[str]:
     with server.client() as http:
-        user_ids = [
+        return [
             ok(
                 http.post("/v1/mgmt/user/create", json={"loginId": f"u{n}@example.com"})
             )["user"]["userId"]
             for n in range(USERS)
         ]
+
+
+def _apply(cluster: Cluster, server: Server, flow: dict[str, object]) -> None:
+    flow_file = cluster.workdir / f"{flow['id']}.json"
+    flow_file.write_text(json.dumps(compile_authoring(flow)))
+    cluster.idflow("--project", server.project_id, "flow", "apply", str(flow_file))
+
+
+def _stream_and_kill(
+    cluster: Cluster, store: Store, stream: Stream, *, checkpointed: bool = False
+) -> int:
+    """Post the stream while killing a worker; return the claims it left behind."""
     victim = cluster.start_worker()
     cluster.start_worker()
+    posting = threading.Thread(target=stream.post)
+    posting.start()
+    try:
+        orphaned = _kill_while_holding_claims(
+            cluster, store, victim, checkpointed=checkpointed
+        )
+    finally:
+        stream.stop.set()
+        posting.join()
+    _wait_until_done(cluster, store, stream.events)
+    return orphaned
+
+
+def test_a_worker_killed_mid_stream_loses_and_doubles_nothing(
+    cluster: Cluster,
+) -> None:
+    server = _serve(cluster)
+    _apply(cluster, server, GRANT_ROLE)
+    user_ids = _users(server)
     store = Store.open(cluster.url)
     stream = Stream(server, user_ids)
-    posting = threading.Thread(target=stream.post)
 
     try:
-        posting.start()
-        try:
-            orphaned = _kill_while_holding_claims(cluster, store, victim)
-        finally:
-            stream.stop.set()
-            posting.join()
-        _wait_until_done(cluster, store, stream.events)
+        orphaned = _stream_and_kill(cluster, store, stream)
 
         assert orphaned >= 1
-        _assert_nothing_lost_or_doubled(store, server, user_ids, stream.rounds)
+        _assert_nothing_lost_or_doubled(
+            store, server, user_ids, stream.rounds, "grant-role"
+        )
     finally:
         store.dispose()
 
 
+@pytest.fixture
+def slow_hook() -> Iterator[RecordingServer]:
+    with recording_server() as server:
+
+        def take_a_while(_request: Recorded) -> None:
+            time.sleep(CALL_SECONDS)
+
+        server.on_request = take_a_while
+        yield server
+
+
+def test_a_worker_killed_during_a_connector_call_repeats_nothing_committed(
+    cluster: Cluster, slow_hook: RecordingServer
+) -> None:
+    server = _serve(cluster)
+    with server.client() as http:
+        ok(
+            http.post(
+                "/v1/mgmt/idflow/connector/create",
+                json={
+                    "name": "hook",
+                    "type": "http",
+                    "settings": {"baseUrl": slow_hook.url, "timeoutSeconds": 10},
+                },
+            )
+        )
+    _apply(cluster, server, NOTE_CALL_GRANT)
+    user_ids = _users(server)
+    store = Store.open(cluster.url)
+    stream = Stream(server, user_ids)
+
+    try:
+        orphaned = _stream_and_kill(cluster, store, stream, checkpointed=True)
+
+        assert orphaned >= 1
+        _assert_nothing_lost_or_doubled(
+            store, server, user_ids, stream.rounds, "note-call-grant"
+        )
+        events = stream.events
+        notes_per_event = _per_origin_event(store, "role.noted")
+        assert len(notes_per_event) == events
+        assert set(notes_per_event.values()) == {1}
+        # Each taken-over run went on after its checkpoint, and every attempt
+        # at one event's call sent that event's one idempotency key.
+        resumed = _scalar(
+            store,
+            "SELECT count(*) FROM runs WHERE flow_id = 'note-call-grant' "
+            "AND trace::text LIKE '%resumed%'",
+        )
+        assert resumed >= 1
+        keys: dict[str, set[str]] = {}
+        for request in slow_hook.to("/hook"):
+            role = request.json()["role"]
+            keys.setdefault(role, set()).add(request.headers["idempotency-key"])
+        assert len(keys) == events
+        assert {len(found) for found in keys.values()} == {1}
+    finally:
+        store.dispose()
+
+
+def _per_origin_event(store: Store, action: str) -> dict[str, int]:
+    with store.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT origin_event_id, count(*) FROM audit_events "
+                "WHERE action = :action AND run_id IS NOT NULL "
+                "GROUP BY origin_event_id"
+            ),
+            {"action": action},
+        ).all()
+    return dict(rows)
+
+
 def _assert_nothing_lost_or_doubled(
-    store: Store, server: Server, user_ids: list[str], rounds: int
+    store: Store, server: Server, user_ids: list[str], rounds: int, flow_id: str
 ) -> None:
     events = rounds * len(user_ids)
     with store.connect() as conn:
@@ -293,26 +450,21 @@ def _assert_nothing_lost_or_doubled(
         runs_per_event = conn.execute(
             text(
                 "SELECT triggering_event_id, count(*) FROM runs "
-                "WHERE flow_id = 'grant-role' AND status = 'completed' "
+                "WHERE flow_id = :flow_id AND status = 'completed' "
                 "GROUP BY triggering_event_id"
-            )
-        ).all()
-        changes_per_event = conn.execute(
-            text(
-                "SELECT origin_event_id, count(*) FROM audit_events "
-                "WHERE action = 'UserModified' AND run_id IS NOT NULL "
-                "GROUP BY origin_event_id"
-            )
+            ),
+            {"flow_id": flow_id},
         ).all()
         taken_over = conn.execute(
             text("SELECT count(*) FROM deliveries WHERE attempts > 1")
         ).scalar_one()
+    changes_per_event = _per_origin_event(store, "UserModified")
 
     assert statuses == {"done": events}
     assert len(runs_per_event) == events
     assert {count for _, count in runs_per_event} == {1}
     assert len(changes_per_event) == events
-    assert {count for _, count in changes_per_event} == {1}
+    assert set(changes_per_event.values()) == {1}
     assert taken_over >= 1
     with httpx.Client(
         base_url=server.base_url, headers={"Authorization": server.bearer}

@@ -6,16 +6,25 @@ effects commit together, or, when the lease was lost to another worker, all
 roll back (`LeaseLost`). A crash before that commit leaves nothing behind, so
 the next attempt starts clean. A failed run, or an error before the run could
 start, counts as a failed attempt: retried with backoff, then dead-lettered.
+
+A run with connector steps commits at each call (decision 0008). Each of those
+commits also stores where the run stands and ties the run to the delivery,
+fenced by the lease, so the attempt after a crash or a failure resumes the run
+from its last checkpoint: what committed before it is not done again
+(decision 0012).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
+from idflow.engine.contract import ResumePoint, RunInfo
 from idflow.errors import FlowDisabled, FlowNotFound, IdflowError, LeaseLost
 from idflow.logs import bound
 from idflow.runtime import Runtime
@@ -23,11 +32,13 @@ from idflow.services import deliveries as delivery_service
 from idflow.services.run_hooks import RunHooks
 from idflow.services.runs import start_run
 from idflow.store import deliveries as delivery_store
+from idflow.store import runs as run_store
 from idflow.store.claims import claim_dialect
 from idflow.store.records import (
     AuditEvent,
     Delivery,
     Run,
+    RunCheckpoint,
     RunStatus,
     RunTrigger,
     SkipReason,
@@ -76,6 +87,22 @@ class _Stale(Exception):
         self.reason = reason
 
 
+# Why a run left at a checkpoint cannot go on, for the error it is closed with.
+_NOT_RESUMED = {
+    SkipReason.FLOW_DELETED: "its flow was deleted",
+    SkipReason.FLOW_DISABLED: "its flow was switched off",
+    SkipReason.EVENT_MISSING: "its event is gone",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Resumable:
+    """A run an earlier attempt left at a checkpoint: its record and where it stood."""
+
+    run: Run
+    checkpoint: RunCheckpoint
+
+
 @dataclass(frozen=True, slots=True)
 class Attempts:
     """What every attempt of one worker shares.
@@ -107,22 +134,23 @@ class Attempts:
                 return AttemptResult(delivery.delivery_id, Outcome.LOST)
 
     def _attempt(self, delivery: Delivery, event: AuditEvent | None) -> AttemptResult:
+        resumable = self._resumable(delivery)
         if delivery.attempts > self.policy.max_attempts:
             # Only a lease that expired again and again gets here: each worker
             # that claimed it died or stalled before it could record a result.
             message = f"The delivery was claimed {delivery.attempts - 1} times and every claim expired before the run ended."
-            return self._fail(delivery, {"message": message}, None)
+            return self._fail(delivery, {"message": message}, None, resumable)
         if event is None:
-            return self._skip(delivery, SkipReason.EVENT_MISSING)
+            return self._skip(delivery, SkipReason.EVENT_MISSING, resumable)
 
         try:
-            run = self._start(delivery, event)
+            run = self._start(delivery, event, resumable)
         except _Stale as stale:
-            return self._skip(delivery, stale.reason)
+            return self._skip(delivery, stale.reason, resumable)
         except FlowNotFound:
-            return self._skip(delivery, SkipReason.FLOW_DELETED)
+            return self._skip(delivery, SkipReason.FLOW_DELETED, resumable)
         except FlowDisabled:
-            return self._skip(delivery, SkipReason.FLOW_DISABLED)
+            return self._skip(delivery, SkipReason.FLOW_DISABLED, resumable)
         except LeaseLost:
             raise
         except IdflowError as exc:
@@ -139,12 +167,47 @@ class Attempts:
 
         return self._settled(delivery, run)
 
-    def _start(self, delivery: Delivery, event: AuditEvent) -> Run:
-        hooks = RunHooks(
-            on_begin=lambda conn: self._begin(conn, delivery, event),
-            before_commit=lambda conn, run: delivery_store.complete_delivery(
+    def _resumable(self, delivery: Delivery) -> _Resumable | None:
+        # Only a delivery whose run reached a checkpoint has a run id before
+        # its run ends, so a first attempt reads nothing here.
+        if delivery.run_id is None:
+            return None
+        with self.runtime.store.connect() as conn:
+            checkpoint = run_store.get_checkpoint(
+                conn, delivery.project_id, delivery.run_id
+            )
+            if checkpoint is None:
+                return None
+            run = run_store.get_run(conn, delivery.project_id, delivery.run_id)
+        return None if run is None else _Resumable(run, checkpoint)
+
+    def _start(
+        self, delivery: Delivery, event: AuditEvent, resumable: _Resumable | None
+    ) -> Run:
+        checkpointed = resumable is not None
+
+        def on_checkpoint(conn: Any, info: RunInfo, point: ResumePoint) -> None:
+            nonlocal checkpointed
+            # Fence first: a worker that lost the delivery must commit nothing.
+            delivery_store.hold_run(conn, delivery.delivery_id, self.owner, info.run_id)
+            run_store.save_checkpoint(
+                conn, _checkpoint(info, point, self.clock()), replace=checkpointed
+            )
+            checkpointed = True
+
+        def before_commit(conn: Any, run: Run) -> None:
+            delivery_store.complete_delivery(
                 conn, delivery.delivery_id, self.owner, run.run_id, self.clock()
+            )
+            if checkpointed:
+                run_store.delete_checkpoint(conn, run.project_id, run.run_id)
+
+        hooks = RunHooks(
+            on_begin=lambda conn: self._begin(
+                conn, delivery, event, resuming=checkpointed
             ),
+            before_commit=before_commit,
+            on_checkpoint=on_checkpoint,
         )
         return start_run(
             self.runtime,
@@ -154,13 +217,21 @@ class Attempts:
             RunTrigger.EVENT,
             triggering_event=delivery_service.trigger_record(event),
             hooks=hooks,
+            accepted=resumable.run if resumable else None,
+            resume=resumable.checkpoint if resumable else None,
         )
 
-    def _begin(self, conn: Any, delivery: Delivery, event: AuditEvent) -> None:
+    def _begin(
+        self, conn: Any, delivery: Delivery, event: AuditEvent, *, resuming: bool
+    ) -> None:
         # Lock first, then check: the check then sees the flow as the run will.
         key = delivery_service.subject_key(event)
         if key is not None:
             claim_dialect(conn.dialect.name).lock_subject(conn, key)
+        if resuming:
+            # The run started on a version that took the event and is pinned to
+            # it; only a flow deleted or switched off since stops it.
+            return
         reason = delivery_service.stale_reason(conn, delivery, event.action)
         if reason is not None:
             raise _Stale(reason)
@@ -178,11 +249,20 @@ class Attempts:
         return AttemptResult(delivery.delivery_id, Outcome.DONE, run.run_id)
 
     def _fail(
-        self, delivery: Delivery, error: dict[str, Any], run_id: str | None
+        self,
+        delivery: Delivery,
+        error: dict[str, Any],
+        run_id: str | None,
+        abandoned: _Resumable | None = None,
     ) -> AttemptResult:
+        # `abandoned` is a run left at a checkpoint that this attempt did not
+        # go on with: recorded as failed if the delivery dies, so that it does
+        # not stay `running`; its checkpoint stays for a redrive.
         now = self.clock()
         retry_at = self.policy.retry_at(delivery.attempts, now, self.random)
         with self.runtime.store.begin() as conn:
+            if retry_at is None and abandoned is not None:
+                _end_abandoned(conn, abandoned, error, now, keep_checkpoint=True)
             delivery_store.fail_delivery(
                 conn,
                 delivery.delivery_id,
@@ -211,8 +291,14 @@ class Attempts:
         )
         return AttemptResult(delivery.delivery_id, Outcome.RETRIED, run_id)
 
-    def _skip(self, delivery: Delivery, reason: SkipReason) -> AttemptResult:
+    def _skip(
+        self, delivery: Delivery, reason: SkipReason, abandoned: _Resumable | None
+    ) -> AttemptResult:
         with self.runtime.store.begin() as conn:
+            if abandoned is not None:
+                why = _NOT_RESUMED.get(reason, str(reason))
+                message = f"The run stopped at a checkpoint and was not resumed: {why}."
+                _end_abandoned(conn, abandoned, {"message": message}, self.clock())
             delivery_store.skip_delivery(
                 conn, delivery.delivery_id, self.owner, reason, self.clock()
             )
@@ -224,3 +310,45 @@ class Attempts:
             extra={"event_name": "delivery_skipped"},
         )
         return AttemptResult(delivery.delivery_id, Outcome.SKIPPED)
+
+
+def _checkpoint(info: RunInfo, point: ResumePoint, now: int) -> RunCheckpoint:
+    # Through JSON and back: a copy of the context as it stands now, which the
+    # run goes on changing, holding only what the store can keep.
+    context = orjson.loads(orjson.dumps(point.context, default=str))
+    return RunCheckpoint(
+        project_id=info.project_id,
+        run_id=info.run_id,
+        flow_id=info.flow_id,
+        flow_version=info.flow_version,
+        task_id=point.task_id,
+        context=context,
+        trace=tuple(point.trace),
+        saved_ms=now,
+    )
+
+
+def _end_abandoned(
+    conn: Any,
+    abandoned: _Resumable,
+    error: dict[str, Any],
+    now: int,
+    *,
+    keep_checkpoint: bool = False,
+) -> None:
+    """Record a run left at a checkpoint as failed, so it does not stay `running`.
+
+    With `keep_checkpoint` a redrive of the delivery still resumes the run;
+    without it the run can never go on, and its stored context goes.
+    """
+    checkpoint = abandoned.checkpoint
+    failed = replace(
+        abandoned.run,
+        status=RunStatus.FAILED,
+        error={**error, "taskId": checkpoint.task_id},
+        trace=checkpoint.trace,
+        finished_ms=now,
+    )
+    run_store.update_run(conn, failed)
+    if not keep_checkpoint:
+        run_store.delete_checkpoint(conn, checkpoint.project_id, checkpoint.run_id)

@@ -1,0 +1,343 @@
+"""A retried delivery resumes its run from the last connector call: nothing committed happens twice.
+
+The flow gives the event's user a role and writes an `order.noted` event,
+calls an HTTP endpoint, gives a second role and writes `order.confirmed`,
+calls a second endpoint and ends. What comes before a call commits at that
+call (the run's checkpoint); every later attempt at the delivery must go on
+from the last one, so each event is written once and each role granted once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from idflow.runtime import Runtime
+from idflow.services import connectors as connector_service
+from idflow.services import deliveries as delivery_service
+from idflow.services import flows as flow_service
+from idflow.services.audit import CLI_ACTOR
+from idflow.store import audit as audit_store
+from idflow.store import runs as run_store
+from idflow.store import users as user_store
+from idflow.store.database import Store
+from idflow.store.deliveries import DeliveryQuery
+from idflow.store.records import (
+    AuditEvent,
+    Delivery,
+    DeliveryStatus,
+    Run,
+    RunStatus,
+    SkipReason,
+    User,
+)
+from idflow.store.tables import run_checkpoints
+from idflow.workers.attempt import Outcome
+from idflow.workers.config import DeliverySettings
+from idflow.workers.worker import Worker
+from tests.integration.connectors.conftest import make_runtime
+from tests.integration.connectors.servers import (
+    RecordingServer,
+    Reply,
+    recording_server,
+)
+from tests.integration.workers.conftest import ManualClock
+
+ROLE_THEN_CALLS = {
+    "id": "role-then-calls",
+    "trigger": {"events": ["order.placed"]},
+    "steps": [
+        {"id": "load", "action": "user-load-from-triggering-event"},
+        {"id": "before", "action": "user-add-roles", "with": {"roleNames": ["before"]}},
+        {
+            "id": "noted",
+            "action": "audit-generate-event",
+            "with": {"action": "order.noted", "userId": "{{ user.userId }}"},
+        },
+        {
+            "id": "notify",
+            "action": "http-connector",
+            "with": {"connector": "crm", "path": "/orders", "method": "POST"},
+        },
+        {"id": "after", "action": "user-add-roles", "with": {"roleNames": ["after"]}},
+        {
+            "id": "confirmed",
+            "action": "audit-generate-event",
+            "with": {"action": "order.confirmed", "userId": "{{ user.userId }}"},
+        },
+        {
+            "id": "confirm",
+            "action": "http-connector",
+            "with": {"connector": "crm", "path": "/confirm", "method": "POST"},
+        },
+        {"id": "done", "end": {"ok": True}},
+    ],
+}
+LEASE_SECONDS = 30
+
+
+@pytest.fixture
+def runtime(store: Store) -> Iterator[Runtime]:
+    base = make_runtime(store)
+    settings = dataclasses.replace(
+        base.settings,
+        deliveries=DeliverySettings(max_attempts=3, lease_seconds=LEASE_SECONDS),
+    )
+    runtime = Runtime(store, settings)
+    yield runtime
+    runtime.connectors.close()
+    base.connectors.close()
+    if runtime.executor is not None:
+        runtime.executor.shutdown()
+
+
+@pytest.fixture
+def http_server() -> Iterator[RecordingServer]:
+    with recording_server() as server:
+        yield server
+
+
+@pytest.fixture
+def order(
+    runtime: Runtime,
+    project_id: str,
+    http_server: RecordingServer,
+    save_flow: Callable[[dict[str, Any]], None],
+    make_user: Callable[..., User],
+    post_event: Callable[..., AuditEvent],
+) -> tuple[User, AuditEvent]:
+    """The flow and its connector saved, and one event for a new user."""
+    with runtime.store.begin() as conn:
+        connector_service.create_connector(
+            conn,
+            runtime.connectors.keyring,
+            CLI_ACTOR,
+            project_id,
+            name="crm",
+            connector_type="http",
+            # One try per step: each failure here is a failed attempt.
+            settings={"baseUrl": http_server.url, "maxAttempts": 1},
+        )
+    save_flow(ROLE_THEN_CALLS)
+    user = make_user()
+    return user, post_event("order.placed", user_id=user.user_id)
+
+
+def _written(runtime: Runtime, project_id: str) -> dict[str, int]:
+    """How many events of each kind the flow's runs wrote."""
+    with runtime.store.connect() as conn:
+        events, _ = audit_store.search_events(
+            conn,
+            project_id,
+            actions=("UserModified", "order.noted", "order.confirmed"),
+            limit=1000,
+        )
+    counts: dict[str, int] = {}
+    for event in events:
+        if event.run_id is not None:
+            counts[event.action] = counts.get(event.action, 0) + 1
+    return counts
+
+
+ONCE_EACH = {"UserModified": 2, "order.noted": 1, "order.confirmed": 1}
+
+
+def _roles(runtime: Runtime, project_id: str, user: User) -> list[str]:
+    with runtime.store.connect() as conn:
+        stored = user_store.get_user(conn, project_id, user.user_id)
+    assert stored is not None
+    return sorted(stored.role_names)
+
+
+def _run(runtime: Runtime, project_id: str, run_id: str | None) -> Run:
+    assert run_id is not None
+    with runtime.store.connect() as conn:
+        run = run_store.get_run(conn, project_id, run_id)
+    assert run is not None
+    return run
+
+
+def _checkpoints(runtime: Runtime) -> int:
+    with runtime.store.connect() as conn:
+        return int(
+            conn.execute(select(func.count()).select_from(run_checkpoints)).scalar_one()
+        )
+
+
+def _keys(http_server: RecordingServer, path: str) -> list[str]:
+    return [r.headers["idempotency-key"] for r in http_server.to(path)]
+
+
+def test_a_retry_after_a_failed_call_goes_on_from_that_call(
+    runtime: Runtime,
+    project_id: str,
+    http_server: RecordingServer,
+    order: tuple[User, AuditEvent],
+    make_worker: Callable[..., Worker],
+    clock: ManualClock,
+    deliveries_of: Callable[..., list[Delivery]],
+) -> None:
+    user, _ = order
+    http_server.script("/orders", Reply(status=503), Reply())
+    worker = make_worker()
+
+    [first] = worker.run_until_idle()
+    failed = _run(runtime, project_id, first.run_id)
+    clock.advance(60)
+    [second] = worker.run_until_idle()
+
+    assert (first.outcome, second.outcome) == (Outcome.RETRIED, Outcome.DONE)
+    assert failed.status is RunStatus.FAILED
+    assert failed.error is not None and failed.error["taskId"] == "notify"
+    # The same run went on: the role granted before the call was not granted again.
+    assert second.run_id == first.run_id
+    assert _written(runtime, project_id) == ONCE_EACH
+    assert _roles(runtime, project_id, user) == ["after", "before"]
+    run = _run(runtime, project_id, second.run_id)
+    assert run.status is RunStatus.COMPLETED
+    assert [step["taskId"] for step in run.trace] == [
+        "load",
+        "before",
+        "noted",
+        "notify",
+        "after",
+        "confirmed",
+        "confirm",
+        "done",
+    ]
+    resumed = [step["taskId"] for step in run.trace if step.get("resumed")]
+    assert resumed == ["notify"]
+    notify_keys = _keys(http_server, "/orders")
+    assert len(notify_keys) == 2 and len(set(notify_keys)) == 1
+    assert len(_keys(http_server, "/confirm")) == 1
+    [delivery] = deliveries_of()
+    assert delivery.status is DeliveryStatus.DONE
+    assert delivery.run_id == run.run_id
+    # The stored context (inputs, the user) goes once the run has completed.
+    assert _checkpoints(runtime) == 0
+
+
+def test_a_worker_that_lost_its_lease_during_a_call_commits_nothing_after_it(
+    runtime: Runtime,
+    project_id: str,
+    http_server: RecordingServer,
+    order: tuple[User, AuditEvent],
+    make_worker: Callable[..., Worker],
+    clock: ManualClock,
+    deliveries_of: Callable[..., list[Delivery]],
+) -> None:
+    user, _ = order
+    # The first worker's call hangs until the second worker has finished the
+    # delivery, as a worker's would that stalled past its lease.
+    released = threading.Event()
+
+    def hold_the_first_call(request: Any) -> None:
+        if request.path == "/orders" and len(http_server.to("/orders")) == 1:
+            released.wait(30)
+
+    http_server.on_request = hold_the_first_call
+    stalled = make_worker("w1")
+    results: list[Any] = []
+    first = threading.Thread(target=lambda: results.extend(stalled.run_once()))
+    first.start()
+    try:
+        _wait_for(lambda: len(http_server.to("/orders")) == 1)
+        clock.advance(LEASE_SECONDS + 1)
+        [resumed] = make_worker("w2").run_until_idle()
+    finally:
+        released.set()
+        first.join(30)
+
+    assert resumed.outcome is Outcome.DONE
+    [lost] = results
+    assert lost.outcome is Outcome.LOST
+    # The stalled worker went on to grant "after" and write its event, then met
+    # the fence at its second call's checkpoint: both rolled back, and that
+    # call was never made.
+    assert _written(runtime, project_id) == ONCE_EACH
+    assert _roles(runtime, project_id, user) == ["after", "before"]
+    assert len(_keys(http_server, "/confirm")) == 1
+    notify_keys = _keys(http_server, "/orders")
+    assert len(notify_keys) == 2 and len(set(notify_keys)) == 1
+    [delivery] = deliveries_of()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.DONE, 2)
+    assert delivery.lease_owner == "w2"
+    assert _run(runtime, project_id, resumed.run_id).status is RunStatus.COMPLETED
+    assert _checkpoints(runtime) == 0
+
+
+def test_a_delivery_that_dies_at_a_checkpoint_is_redriven_from_it(
+    runtime: Runtime,
+    project_id: str,
+    http_server: RecordingServer,
+    order: tuple[User, AuditEvent],
+    make_worker: Callable[..., Worker],
+    clock: ManualClock,
+    deliveries_of: Callable[..., list[Delivery]],
+) -> None:
+    user, _ = order
+    http_server.script("/confirm", Reply(status=500))
+    worker = make_worker()
+    for _ in range(3):
+        worker.run_until_idle()
+        clock.advance(600)
+    [dead] = deliveries_of()
+    assert dead.status is DeliveryStatus.DEAD
+
+    http_server.script("/confirm", Reply())
+    with runtime.store.begin() as conn:
+        delivery_service.redrive(
+            conn, project_id, DeliveryQuery(), dry_run=False, now_ms=clock()
+        )
+    [done] = worker.run_until_idle()
+
+    assert done.outcome is Outcome.DONE
+    # Every attempt went on from the last checkpoint, the one before /confirm.
+    assert _written(runtime, project_id) == ONCE_EACH
+    assert _roles(runtime, project_id, user) == ["after", "before"]
+    assert len(_keys(http_server, "/orders")) == 1
+    assert len(_keys(http_server, "/confirm")) == 4
+    assert _run(runtime, project_id, done.run_id).status is RunStatus.COMPLETED
+
+
+def test_a_run_left_at_a_checkpoint_ends_when_its_flow_is_switched_off(
+    runtime: Runtime,
+    project_id: str,
+    http_server: RecordingServer,
+    order: tuple[User, AuditEvent],
+    make_worker: Callable[..., Worker],
+    clock: ManualClock,
+    deliveries_of: Callable[..., list[Delivery]],
+) -> None:
+    http_server.script("/orders", Reply(status=503))
+    worker = make_worker()
+    [first] = worker.run_until_idle()
+    with runtime.store.begin() as conn:
+        flow_service.set_flow_disabled(
+            conn, CLI_ACTOR, project_id, "role-then-calls", True
+        )
+    clock.advance(60)
+
+    [second] = worker.run_until_idle()
+
+    assert second.outcome is Outcome.SKIPPED
+    [delivery] = deliveries_of()
+    assert delivery.skip_reason is SkipReason.FLOW_DISABLED
+    run = _run(runtime, project_id, first.run_id)
+    assert run.status is RunStatus.FAILED
+    assert run.error is not None
+    assert "its flow was switched off" in run.error["message"]
+    assert _checkpoints(runtime) == 0
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
