@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -156,3 +158,93 @@ def test_a_failing_flow_is_answered_400_with_the_step_code_and_recorded(
     assert len(failed) == 1
     assert failed[0]["status"] == "failed"
     assert failed[0]["error"]["taskId"] == "load"
+
+
+@pytest.mark.parametrize("nested", [True, False], ids=["options", "top-level"])
+def test_a_preview_answers_the_outputs_and_keeps_no_change(
+    api: Server, http: httpx.Client, applied: str, nested: bool
+) -> None:
+    login_id = f"preview-{nested}@example.com"
+    user_id = _create_user(api, login_id)
+    inputs = {"userId": login_id, "daysInactive": 120, "thresholdDays": 90}
+    options = {"input": inputs, "preview": True}
+    body = {"flowId": applied, **({"options": options} if nested else options)}
+    before = {run["runId"] for run in _runs(api)}
+
+    response = http.post("/v1/mgmt/flow/run", json=body)
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"output": {"userId": user_id, "status": "disabled"}}
+    # The user the flow disabled is enabled still, and no UserModified was kept.
+    assert _status(api, login_id) == "enabled"
+    trail = http.post("/v1/mgmt/audit/search", json={"userIds": [user_id]}).json()
+    assert [event["action"] for event in trail["audits"]] == ["UserCreated"]
+    [run] = [run for run in _runs(api) if run["runId"] not in before]
+    assert (run["trigger"], run["status"]) == ("preview", "completed")
+
+
+def test_an_async_preview_keeps_no_change_either(
+    api: Server, http: httpx.Client, applied: str
+) -> None:
+    login_id = "async-preview@example.com"
+    _create_user(api, login_id)
+    inputs = {"userId": login_id, "daysInactive": 120, "thresholdDays": 90}
+
+    accepted = http.post(
+        "/v1/mgmt/flow/async/run",
+        json={"flowId": applied, "input": inputs, "preview": True},
+    ).json()
+    result = _wait_for_result(http, accepted["executionId"])
+
+    assert result["status"] == "completed"
+    assert result["output"]["status"] == "disabled"
+    assert _status(api, login_id) == "enabled"
+
+
+TENANT_ECHO = """
+id: tenant-echo
+steps:
+  - id: done
+    end:
+      tenantId: "{{ run.tenantId }}"
+      name: "{{ tenant.name }}"
+"""
+
+
+def test_a_run_for_a_tenant_reads_it_from_the_context(
+    api: Server, http: httpx.Client, tmp_path: Path
+) -> None:
+    flow_file = tmp_path / "tenant-echo.yaml"
+    flow_file.write_text(TENANT_ECHO)
+    api.cli("flow", "apply", str(flow_file))
+    http.post("/v1/mgmt/tenant/create", json={"name": "Acme Echo", "id": "T-echo"})
+
+    response = http.post(
+        "/v1/mgmt/flow/run",
+        json={"flowId": "tenant-echo", "options": {"tenant": "T-echo"}},
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"output": {"tenantId": "T-echo", "name": "Acme Echo"}}
+
+
+def test_a_run_for_a_tenant_that_does_not_exist_is_answered_404(
+    http: httpx.Client, applied: str
+) -> None:
+    response = http.post(
+        "/v1/mgmt/flow/run", json={"flowId": applied, "tenant": "T-none"}
+    )
+
+    body = error_body(response, 404, "E114102")
+    assert "T-none" in body["errorMessage"]
+
+
+def _wait_for_result(http: httpx.Client, execution_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while True:
+        result: dict[str, Any] = http.post(
+            "/v1/mgmt/flow/async/result", json={"executionId": execution_id}
+        ).json()
+        if result["status"] != "running" or time.monotonic() > deadline:
+            return result
+        time.sleep(0.05)

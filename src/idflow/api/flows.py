@@ -47,6 +47,18 @@ class RunBody(WireModel):
             return self.options.input
         return self.input or {}
 
+    def run_preview(self) -> bool:
+        """Whether to preview: `options.preview` when options holds it, else the top level."""
+        if self.options is not None and self.options.preview is not None:
+            return self.options.preview
+        return bool(self.preview)
+
+    def run_tenant(self) -> str | None:
+        """The tenant to run for: `options.tenant` when options holds it, else the top level."""
+        if self.options is not None and self.options.tenant is not None:
+            return self.options.tenant
+        return self.tenant
+
 
 async def run_flow(request: Request) -> JsonResponse:
     """Run a flow synchronously and answer its End outputs as `{"output": …}`."""
@@ -65,6 +77,8 @@ async def run_flow(request: Request) -> JsonResponse:
             body.flowId,
             body.run_input(),
             RunTrigger.API,
+            preview=body.run_preview(),
+            tenant_id=body.run_tenant(),
         ),
     )
     api.note(request, run_id=run.run_id)
@@ -84,10 +98,17 @@ async def run_flow_async(request: Request) -> JsonResponse:
     principal.require(KeyScope.RUN_FLOWS)
     body = await api.body(request, RunBody)
     inputs = body.run_input()
+    tenant_id = body.run_tenant()
 
     accepted = await api.runtime.call_blocking(
         lambda: runs.accept_run(
-            api.runtime, principal.project_id, body.flowId, inputs, RunTrigger.API
+            api.runtime,
+            principal.project_id,
+            body.flowId,
+            inputs,
+            RunTrigger.API,
+            preview=body.run_preview(),
+            tenant_id=tenant_id,
         )
     )
     # TODO(limitation): an accepted run lives in this process until it ends; if
@@ -96,7 +117,7 @@ async def run_flow_async(request: Request) -> JsonResponse:
     api.runtime.submit_run(
         accepted.project_id,
         accepted.flow_id,
-        lambda: runs.finish_accepted_run(api.runtime, accepted, inputs),
+        lambda: runs.finish_accepted_run(api.runtime, accepted, inputs, tenant_id),
     )
     api.note(request, run_id=accepted.run_id)
     return JsonResponse({"executionId": accepted.run_id})

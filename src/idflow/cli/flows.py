@@ -212,6 +212,17 @@ def export(state: CliState, flow_id: str, v1: bool) -> None:
     help="Inputs as a JSON object, with types kept.",
 )
 @click.option(
+    "--preview",
+    is_flag=True,
+    help="Make no connector call and keep no change; the run is still recorded.",
+)
+@click.option(
+    "--tenant",
+    "tenant_id",
+    metavar="TENANT_ID",
+    help="Run for this tenant, loaded as tenant.*.",
+)
+@click.option(
     "--json",
     "json_output",
     is_flag=True,
@@ -223,6 +234,8 @@ def run(
     flow_id: str,
     inputs: tuple[str, ...],
     input_json: str | None,
+    preview: bool,
+    tenant_id: str | None,
     json_output: bool,
 ) -> None:
     """Run a flow now and print its output and trace.
@@ -233,7 +246,13 @@ def run(
     with handled_errors(json_output):
         chosen = state.project()
         result = run_service.start_run(
-            state.open(), chosen.project_id, flow_id, values, RunTrigger.CLI
+            state.open(),
+            chosen.project_id,
+            flow_id,
+            values,
+            RunTrigger.CLI,
+            preview=preview,
+            tenant_id=tenant_id,
         )
     if json_output:
         if result.status is RunStatus.COMPLETED:

@@ -38,6 +38,8 @@ class RunInfo:
     triggering_event_id: str | None = None
     # Events this deep start no flows (IDFLOW_MAX_EVENT_DEPTH).
     max_event_depth: int = MAX_EVENT_DEPTH
+    # A preview makes no outside call, and its store effects all roll back.
+    preview: bool = False
 
 
 @dataclass(frozen=True, slots=True)

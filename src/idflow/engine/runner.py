@@ -190,6 +190,11 @@ def _run_action(
             ActionCall(run, task.id, arguments, context, conn, _now_ms(), session)
         )
         external = result.external
+        if external is not None and run.preview:
+            # A preview tells the outside world nothing: the call is left out,
+            # and the step adds nothing to the context.
+            entry["preview"] = "not called"
+            result, external = ActionResult(detail=result.detail), None
         if external is not None and (external.background or session is None):
             result = _perform_unsupervised(result, external, session, entry)
             external = None

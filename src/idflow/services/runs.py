@@ -23,6 +23,7 @@ from idflow.errors import IdflowError, InvalidArgument, PayloadTooLarge, RunNotF
 from idflow.logs import bound
 from idflow.redaction import redact
 from idflow.runtime import Runtime
+from idflow.services import tenants as tenant_service
 from idflow.services.run_hooks import RunHooks
 from idflow.services.run_session import RunTransaction
 from idflow.store import runs as run_store
@@ -50,6 +51,8 @@ def start_run(
     accepted: Run | None = None,
     hooks: RunHooks | None = None,
     resume: RunCheckpoint | None = None,
+    preview: bool = False,
+    tenant_id: str | None = None,
 ) -> Run:
     """Run a flow's current version to its end and record the run.
 
@@ -66,12 +69,18 @@ def start_run(
         resume: the checkpoint of an earlier attempt at the `accepted` run to
             go on from: the run keeps its context from there, and `inputs` is
             ignored.
+        preview: run the flow without keeping anything: connector calls are
+            left out, every store effect rolls back at the end, and the run is
+            recorded with the trigger `preview`.
+        tenant_id: a tenant of the project to run for, loaded as `tenant.*`
+            and named by `run.tenantId` in the context.
 
     Returns:
         The recorded run; its status says whether it completed or failed.
 
     Raises:
         FlowNotFound: the project has no such flow.
+        TenantNotFound: `tenant_id` names no tenant of the project.
         FlowDisabled: the flow is switched off.
         InvalidArgument: the inputs are not an object.
         PayloadTooLarge: the inputs are larger than the configured limit.
@@ -82,6 +91,8 @@ def start_run(
     else:
         client = _check_inputs(runtime, inputs)
     run_id = accepted.run_id if accepted else new_id("R")
+    if preview:
+        trigger = RunTrigger.PREVIEW
     # Every log line of the run, the engine's and the actions', names it.
     with bound(project_id, run_id):
         return _run(
@@ -95,6 +106,8 @@ def start_run(
             accepted=accepted,
             hooks=hooks,
             resume=resume,
+            preview=preview,
+            tenant_id=tenant_id,
         )
 
 
@@ -110,6 +123,8 @@ def _run(
     accepted: Run | None,
     hooks: RunHooks | None,
     resume: RunCheckpoint | None,
+    preview: bool,
+    tenant_id: str | None,
 ) -> Run:
     started = accepted.started_ms if accepted else now_ms()
     pinned = resume.flow_version if resume else None
@@ -124,7 +139,9 @@ def _run(
             if hooks is not None and hooks.on_begin is not None:
                 hooks.on_begin(conn)
             plan = runtime.plans.plan_for_run(conn, project_id, flow_id, pinned)
-            info = RunInfo(project_id, run_id, flow_id, plan.version, started)
+            info = RunInfo(
+                project_id, run_id, flow_id, plan.version, started, preview=preview
+            )
             info = _continue_chain(
                 info, triggering_event, runtime.settings.deliveries.max_event_depth
             )
@@ -138,6 +155,8 @@ def _run(
                 context = _first_context(run_id, flow_id, plan.version, started, client)
                 if triggering_event is not None:
                     context["triggeringEvent"] = dict(triggering_event)
+                if tenant_id is not None:
+                    _add_tenant(conn, context, project_id, tenant_id)
             session.announce(
                 lambda: _run_record(info, trigger, client, None),
                 _checkpoint_hook(hooks, info),
@@ -152,13 +171,15 @@ def _run(
                 resume=point,
             )
             run = _run_record(info, trigger, client, outcome)
-            if not outcome.succeeded:
+            if not outcome.succeeded or preview:
                 raise _RollBack(outcome)
             session.save_run(run)
             if hooks is not None and hooks.before_commit is not None:
                 hooks.before_commit(session.conn, run)
     except _RollBack:
         session.save_failed_run(run)
+        if preview:
+            return run
         logger.info(
             "Run %s of flow %s failed at task %s",
             run_id,
@@ -191,6 +212,14 @@ def _first_context(
     }
 
 
+def _add_tenant(
+    conn: Any, context: dict[str, Any], project_id: str, tenant_id: str
+) -> None:
+    tenant = tenant_service.require_tenant(conn, project_id, tenant_id)
+    context["tenant"] = tenant_service.tenant_to_wire(tenant)
+    context["run"]["tenantId"] = tenant.tenant_id
+
+
 def _checkpoint_hook(
     hooks: RunHooks | None, info: RunInfo
 ) -> Callable[[Any, ResumePoint], None] | None:
@@ -206,11 +235,16 @@ def accept_run(
     flow_id: str,
     inputs: Mapping[str, Any] | None,
     trigger: RunTrigger,
+    *,
+    preview: bool = False,
+    tenant_id: str | None = None,
 ) -> Run:
     """Check a run can start and record it as `running`, to be finished later.
 
     The run is pinned to the version current now; `finish_accepted_run` takes
     it to its end. This is the first half of the asynchronous run pair.
+    `preview` and `tenant_id` are as for `start_run`; a preview is recorded
+    with the trigger `preview` from the start.
 
     Returns:
         The `running` record; its run id is the API's `executionId`.
@@ -218,13 +252,18 @@ def accept_run(
     Raises:
         FlowNotFound: the project has no such flow.
         FlowDisabled: the flow is switched off.
+        TenantNotFound: `tenant_id` names no tenant of the project.
         InvalidArgument: the inputs are not an object.
         PayloadTooLarge: the inputs are larger than the configured limit.
     """
     client = _check_inputs(runtime, inputs)
     with runtime.store.begin() as conn:
         plan = runtime.plans.plan_for_run(conn, project_id, flow_id)
+        if tenant_id is not None:
+            tenant_service.require_tenant(conn, project_id, tenant_id)
         info = RunInfo(project_id, new_id("R"), flow_id, plan.version, now_ms())
+        if preview:
+            trigger = RunTrigger.PREVIEW
         run = _run_record(info, trigger, client, None)
         run_store.insert_run(conn, run)
 
@@ -232,7 +271,10 @@ def accept_run(
 
 
 def finish_accepted_run(
-    runtime: Runtime, accepted: Run, inputs: Mapping[str, Any] | None
+    runtime: Runtime,
+    accepted: Run,
+    inputs: Mapping[str, Any] | None,
+    tenant_id: str | None = None,
 ) -> Run:
     """Run an accepted run to its end; it never raises and always ends the record.
 
@@ -240,6 +282,7 @@ def finish_accepted_run(
         runtime: the process runtime.
         accepted: the record `accept_run` wrote.
         inputs: the inputs as given (the record holds them redacted).
+        tenant_id: the tenant it was accepted for, if any.
 
     Returns:
         The run as recorded at its end, completed or failed.
@@ -252,9 +295,12 @@ def finish_accepted_run(
             inputs,
             accepted.trigger,
             accepted=accepted,
+            preview=accepted.trigger is RunTrigger.PREVIEW,
+            tenant_id=tenant_id,
         )
     except IdflowError as exc:
-        # The flow was deleted or switched off between acceptance and start.
+        # The flow (or tenant) was deleted or switched off between acceptance
+        # and start.
         code = getattr(exc, "error_code", STEP_FAILED_CODE)
         error = {"code": code, "message": exc.message, "taskId": None}
     except Exception:

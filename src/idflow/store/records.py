@@ -51,6 +51,8 @@ class RunTrigger(StrEnum):
     API = "api"
     EVENT = "event"
     CLI = "cli"
+    # Asked for with `preview` (API) or `--preview` (CLI): recorded, never kept.
+    PREVIEW = "preview"
 
 
 @dataclass(frozen=True, slots=True)

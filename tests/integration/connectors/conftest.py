@@ -121,11 +121,18 @@ def run_steps(runtime: Runtime, project_id: str) -> Callable[..., Run]:
     """Save a one-off flow from authoring steps and run it once."""
     counter = iter(range(1_000_000))
 
-    def run(steps: list[dict[str, Any]], inputs: dict[str, Any] | None = None) -> Run:
+    def run(
+        steps: list[dict[str, Any]],
+        inputs: dict[str, Any] | None = None,
+        *,
+        preview: bool = False,
+    ) -> Run:
         flow_id = f"connector-flow-{next(counter)}"
         document = compile_authoring({"id": flow_id, "steps": steps})
         with runtime.store.begin() as conn:
             flow_service.save_flow(conn, CLI_ACTOR, project_id, document)
-        return start_run(runtime, project_id, flow_id, inputs or {}, RunTrigger.API)
+        return start_run(
+            runtime, project_id, flow_id, inputs or {}, RunTrigger.API, preview=preview
+        )
 
     return run

@@ -18,7 +18,7 @@ from idflow.services.audit import CLI_ACTOR
 from idflow.store import runs as run_store
 from idflow.store import users as user_store
 from idflow.store.database import Store
-from idflow.store.records import Connector, Run, RunStatus, User, UserStatus
+from idflow.store.records import Connector, Run, RunStatus, RunTrigger, User, UserStatus
 from tests.integration.connectors.conftest import make_runtime
 from tests.integration.connectors.servers import Recorded, RecordingServer
 
@@ -205,3 +205,37 @@ def test_an_async_call_is_never_sent_when_its_effects_roll_back(
     assert run.status is RunStatus.FAILED
     assert _status(runtime, user) == (UserStatus.ENABLED, None)
     assert http_server.to("/later") == []
+
+
+def test_a_preview_calls_no_connector_and_keeps_no_change(
+    runtime: Runtime,
+    http_server: RecordingServer,
+    add_connector: Callable[..., Connector],
+    run_steps: Steps,
+    user: User,
+) -> None:
+    add_connector("hook", "http", {"baseUrl": http_server.url})
+    background = {
+        "id": "later",
+        "action": "http-connector",
+        "with": {"connector": "hook", "path": "/later", "async": True},
+    }
+
+    run = run_steps(_steps(background), {"userId": user.user_id}, preview=True)
+
+    assert run.status is RunStatus.COMPLETED
+    assert run.trigger is RunTrigger.PREVIEW
+    assert http_server.requests == []
+    assert [step.get("preview") for step in run.trace] == [
+        None,
+        "not called",
+        "not called",
+        None,
+    ]
+    # No checkpoint either: the disable before the call rolled back with the rest.
+    assert not any(step.get("checkpoint") for step in run.trace)
+    assert _status(runtime, user) == (UserStatus.ENABLED, None)
+    with runtime.store.connect() as conn:
+        stored = run_store.get_run(conn, run.project_id, run.run_id)
+    assert stored is not None
+    assert (stored.trigger, stored.status) == (RunTrigger.PREVIEW, RunStatus.COMPLETED)

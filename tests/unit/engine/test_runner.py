@@ -20,6 +20,7 @@ from idflow.actions.registry import ACTION_IMPLEMENTATIONS
 from idflow.engine.contract import ActionCall, ActionResult, ResumePoint, RunInfo
 from idflow.engine.plan import compile_plan
 from idflow.engine.runner import RunLimits, RunOutcome, execute
+from idflow.errors import TenantNotFound
 from idflow.flows.descope import parse_document
 from idflow.flows.files import document_from_data
 from idflow.runtime import Runtime
@@ -28,6 +29,7 @@ from idflow.services import runs as run_service
 from idflow.services.audit import CLI_ACTOR
 from idflow.settings import Settings
 from idflow.store import audit as audit_store
+from idflow.store import runs as run_store
 from idflow.store import users as user_store
 from idflow.store.database import Store
 from idflow.store.records import Run, RunStatus, RunTrigger, User
@@ -809,3 +811,47 @@ def test_a_resume_at_a_task_the_version_lacks_fails_clearly() -> None:
         "message": "The run cannot resume at task 'gone': version 1 has no such task.",
         "taskId": "gone",
     }
+
+
+def _save(runtime: Runtime, flow: str) -> str:
+    document = document_from_data(yaml.safe_load(flow), "test-flow.yaml")
+    with runtime.store.begin() as conn:
+        flow_service.save_flow(conn, CLI_ACTOR, TEST_PROJECT_ID, document)
+    return str(document["flowId"])
+
+
+def test_a_failed_preview_is_recorded_as_a_preview_and_keeps_nothing(
+    runtime: Runtime, make_user: MakeUser
+) -> None:
+    user = make_user(name="Before")
+    flow_id = _save(runtime, rename_then_fail(""))
+
+    run = run_service.start_run(
+        runtime,
+        TEST_PROJECT_ID,
+        flow_id,
+        {"userId": user.user_id},
+        RunTrigger.API,
+        preview=True,
+    )
+
+    assert (run.trigger, run.status) == (RunTrigger.PREVIEW, RunStatus.FAILED)
+    assert run.error is not None and run.error["taskId"] == "disable"
+    stored = run_service.get_run(runtime, TEST_PROJECT_ID, run.run_id)
+    assert (stored.trigger, stored.status) == (RunTrigger.PREVIEW, RunStatus.FAILED)
+    assert stored_user(runtime.store, user) == user
+
+
+def test_a_run_for_a_tenant_that_does_not_exist_is_refused_and_not_recorded(
+    runtime: Runtime,
+) -> None:
+    flow_id = _save(runtime, THREE_STEPS)
+
+    with pytest.raises(TenantNotFound, match="T-missing"):
+        run_service.start_run(
+            runtime, TEST_PROJECT_ID, flow_id, {}, RunTrigger.API, tenant_id="T-missing"
+        )
+
+    with runtime.store.connect() as conn:
+        assert run_store.count_runs(conn, TEST_PROJECT_ID, flow_id=flow_id) == 0
+    assert event_actions(runtime.store) == []
