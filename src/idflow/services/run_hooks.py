@@ -26,6 +26,9 @@ class RunHooks:
         before_commit: called with the connection and the completed run, after
             the run record is written and before the last commit; never for a
             failed run, whose effects roll back.
+        on_reopen: called with the connection first thing in each transaction
+            the run opens after a checkpoint: what `on_begin` locked, the
+            checkpoint's commit released.
         on_checkpoint: called with the connection, the run and where it
             stands, at each connector call, before the effects so far commit;
             a worker stores the point there, so that a later attempt resumes
@@ -34,4 +37,5 @@ class RunHooks:
 
     on_begin: Callable[[Any], None] | None = None
     before_commit: Callable[[Any, Run], None] | None = None
+    on_reopen: Callable[[Any], None] | None = None
     on_checkpoint: Callable[[Any, RunInfo, ResumePoint], None] | None = None

@@ -32,7 +32,12 @@ class RunTransaction:
     """
 
     def __init__(
-        self, store: Store, connectors: Any, *, recorded: bool = False
+        self,
+        store: Store,
+        connectors: Any,
+        *,
+        recorded: bool = False,
+        on_reopen: Callable[[Any], None] | None = None,
     ) -> None:
         self._store = store
         self._connectors = connectors
@@ -44,6 +49,9 @@ class RunTransaction:
         # so every later write of it is an update.
         self._recorded = recorded
         self._on_checkpoint: Callable[[Any, ResumePoint], None] | None = None
+        # Called first in each transaction after a checkpoint (a worker's
+        # subject lock, which each commit releases).
+        self._on_reopen = on_reopen
         self.checkpoints = 0
 
     @property
@@ -53,6 +61,8 @@ class RunTransaction:
             stack = ExitStack()
             self._conn = stack.enter_context(self._store.begin())
             self._stack = stack
+            if self.checkpoints and self._on_reopen is not None:
+                self._on_reopen(self._conn)
         return self._conn
 
     @property

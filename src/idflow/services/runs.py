@@ -131,7 +131,10 @@ def _run(
     if accepted is not None and pinned is None:
         pinned = accepted.flow_version
     session = RunTransaction(
-        runtime.store, runtime.connectors, recorded=accepted is not None
+        runtime.store,
+        runtime.connectors,
+        recorded=accepted is not None,
+        on_reopen=hooks.on_reopen if hooks is not None else None,
     )
     try:
         with session:

@@ -208,6 +208,7 @@ class Attempts:
             ),
             before_commit=before_commit,
             on_checkpoint=on_checkpoint,
+            on_reopen=lambda conn: _lock_subject(conn, event),
         )
         return start_run(
             self.runtime,
@@ -225,9 +226,7 @@ class Attempts:
         self, conn: Any, delivery: Delivery, event: AuditEvent, *, resuming: bool
     ) -> None:
         # Lock first, then check: the check then sees the flow as the run will.
-        key = delivery_service.subject_key(event)
-        if key is not None:
-            claim_dialect(conn.dialect.name).lock_subject(conn, key)
+        _lock_subject(conn, event)
         if resuming:
             # The run started on a version that took the event and is pinned to
             # it; only a flow deleted or switched off since stops it.
@@ -310,6 +309,14 @@ class Attempts:
             extra={"event_name": "delivery_skipped"},
         )
         return AttemptResult(delivery.delivery_id, Outcome.SKIPPED)
+
+
+def _lock_subject(conn: Any, event: AuditEvent) -> None:
+    # Runs about one user (or tenant) take turns, transaction by transaction:
+    # each reads the subject only after the one before has committed its change.
+    key = delivery_service.subject_key(event)
+    if key is not None:
+        claim_dialect(conn.dialect.name).lock_subject(conn, key)
 
 
 def _checkpoint(info: RunInfo, point: ResumePoint, now: int) -> RunCheckpoint:

@@ -341,3 +341,63 @@ def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
+
+
+CALL_THEN_GRANT = {
+    "id": "call-then-grant",
+    "trigger": {"events": ["role.requested"]},
+    "steps": [
+        {"id": "load", "action": "user-load-from-triggering-event"},
+        {
+            "id": "ask",
+            "action": "http-connector",
+            "with": {"connector": "crm", "path": "/ask", "method": "POST"},
+        },
+        {
+            "id": "grant",
+            "action": "user-add-roles",
+            "with": {"roleNames": ["{{ triggeringEvent.data.role }}"]},
+        },
+        {"id": "done", "end": {"ok": True}},
+    ],
+}
+
+
+def test_runs_about_one_user_take_turns_after_their_connector_calls_too(
+    runtime: Runtime,
+    project_id: str,
+    http_server: RecordingServer,
+    save_flow: Callable[[dict[str, Any]], None],
+    make_user: Callable[..., User],
+    post_event: Callable[..., AuditEvent],
+    deliveries_of: Callable[..., list[Delivery]],
+) -> None:
+    # The subject lock each run takes is released by its checkpoint's commit;
+    # the grant after the call must take it again, or concurrent grants read
+    # the same roles and overwrite each other's.
+    with runtime.store.begin() as conn:
+        connector_service.create_connector(
+            conn,
+            runtime.connectors.keyring,
+            CLI_ACTOR,
+            project_id,
+            name="crm",
+            connector_type="http",
+            settings={"baseUrl": http_server.url},
+        )
+    save_flow(CALL_THEN_GRANT)
+    user = make_user()
+    roles = [f"role-{n:02d}" for n in range(40)]
+    for role in roles:
+        post_event("role.requested", user_id=user.user_id, data={"role": role})
+
+    worker = Worker(runtime, concurrency=4)
+    worker.start()
+    try:
+        _wait_for(
+            lambda: all(d.status is DeliveryStatus.DONE for d in deliveries_of()), 60
+        )
+    finally:
+        worker.stop(grace_seconds=5)
+
+    assert sorted(_roles(runtime, project_id, user)) == roles
