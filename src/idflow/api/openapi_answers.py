@@ -144,7 +144,9 @@ ENTITIES: dict[str, JsonSchema] = {
     ),
     "Delivery": record(
         deliveryId=STRING,
-        eventId=STRING,
+        eventId=described(
+            _NULL_STRING, "The event delivered; null for an async API run."
+        ),
         flowId=STRING,
         status={
             "type": "string",
@@ -155,9 +157,15 @@ ENTITIES: dict[str, JsonSchema] = {
         leaseOwner=described(_NULL_STRING, "The worker holding or that finished it."),
         leaseExpiresTime=described(_NULL_INTEGER, "Epoch milliseconds."),
         lastError=described(_NULL_OBJECT, "`code`, `message`, `taskId`, `runId`."),
-        runId=described(_NULL_STRING, "The run of the last attempt."),
+        runId=described(
+            _NULL_STRING,
+            "The run of the last attempt; an async API run's from the start.",
+        ),
         skipReason=_NULL_STRING,
-        createdTime=described(INTEGER, "Epoch milliseconds: the event's time."),
+        createdTime=described(
+            INTEGER,
+            "Epoch milliseconds: the event's time, or when the run was accepted.",
+        ),
         finishedTime=described(_NULL_INTEGER, "Epoch milliseconds."),
     ),
     "ChainedEvent": record(

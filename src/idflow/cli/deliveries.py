@@ -104,7 +104,7 @@ def list_deliveries(
         [
             (
                 d.delivery_id,
-                d.event_id,
+                d.event_id or "(async API run)",
                 d.flow_id,
                 d.status,
                 d.attempts,

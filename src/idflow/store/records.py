@@ -302,7 +302,12 @@ class SkipReason(StrEnum):
 class Delivery:
     """The delivery of one audit event to one flow it triggers: an outbox row.
 
+    An accepted asynchronous API run is queued the same way, with no event:
+    its `run_id` is set from the start, and its run's checkpoint holds the
+    inputs.
+
     Attributes:
+        event_id: the event delivered; None for an accepted API run.
         attempts: how many times a worker has claimed it.
         available_ms: when a pending delivery may next be claimed.
         lease_owner: the worker holding it while running; kept once it ends,
@@ -315,7 +320,7 @@ class Delivery:
 
     delivery_id: str
     project_id: str
-    event_id: str
+    event_id: str | None
     flow_id: str
     status: DeliveryStatus
     created_ms: int

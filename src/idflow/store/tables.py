@@ -258,7 +258,8 @@ deliveries = Table(
     metadata,
     Column("delivery_id", String, primary_key=True),
     Column("project_id", String, nullable=False),
-    Column("event_id", String, nullable=False),
+    # None for an accepted API run, which `run_id` names from the start.
+    Column("event_id", String, nullable=True),
     Column("flow_id", String, nullable=False),
     Column("status", String, nullable=False),
     Column("attempts", Integer, nullable=False),

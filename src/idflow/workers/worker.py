@@ -124,7 +124,12 @@ class Worker:
                     conn, self.owner, limit, self.lease_ms, self._clock()
                 )
                 return [
-                    Claimed(d, audit_store.get_event(conn, d.project_id, d.event_id))
+                    Claimed(
+                        d,
+                        None
+                        if d.event_id is None
+                        else audit_store.get_event(conn, d.project_id, d.event_id),
+                    )
                     for d in claimed
                 ]
 
