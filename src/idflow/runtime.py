@@ -107,14 +107,6 @@ class Runtime:
             self._connector_run_threads(), function
         )
 
-    def submit_run(
-        self, project_id: str, flow_id: str, function: Callable[[], _T]
-    ) -> Future[_T]:
-        """Queue a flow run, like `submit_blocking`, on the threads suited to the flow."""
-        if not self.run_leaves_store_thread(project_id, flow_id):
-            return self.submit_blocking(function)
-        return self._connector_run_threads().submit(function)
-
     def run_leaves_store_thread(self, project_id: str, flow_id: str) -> bool:
         """Whether a run of this flow should be made off the SQLite store thread.
 

@@ -379,17 +379,7 @@ def test_a_worker_killed_during_a_connector_call_repeats_nothing_committed(
     cluster: Cluster, slow_hook: RecordingServer
 ) -> None:
     server = _serve(cluster)
-    with server.client() as http:
-        ok(
-            http.post(
-                "/v1/mgmt/idflow/connector/create",
-                json={
-                    "name": "hook",
-                    "type": "http",
-                    "settings": {"baseUrl": slow_hook.url, "timeoutSeconds": 10},
-                },
-            )
-        )
+    _add_hook(server, slow_hook)
     _apply(cluster, server, NOTE_CALL_GRANT)
     user_ids = _users(server)
     store = Store.open(cluster.url)
@@ -422,6 +412,20 @@ def test_a_worker_killed_during_a_connector_call_repeats_nothing_committed(
         assert {len(found) for found in keys.values()} == {1}
     finally:
         store.dispose()
+
+
+def _add_hook(server: Server, hook: RecordingServer) -> None:
+    with server.client() as http:
+        ok(
+            http.post(
+                "/v1/mgmt/idflow/connector/create",
+                json={
+                    "name": "hook",
+                    "type": "http",
+                    "settings": {"baseUrl": hook.url, "timeoutSeconds": 10},
+                },
+            )
+        )
 
 
 def _per_origin_event(store: Store, action: str) -> dict[str, int]:
@@ -473,3 +477,96 @@ def _assert_nothing_lost_or_doubled(
             user = ok(http.get("/v1/mgmt/user", params={"userId": user_id}))["user"]
             expected = [f"{user_id}-{n:03d}" for n in range(rounds)]
             assert sorted(user["roleNames"]) == expected
+
+
+ANSWER_LATER = {
+    "id": "answer-later",
+    "steps": [
+        {"id": "load", "action": "user-load", "with": {"loginId": "{{ client.who }}"}},
+        {"id": "grant", "action": "user-add-roles", "with": {"roleNames": ["later"]}},
+        {
+            "id": "call",
+            "action": "http-connector",
+            "with": {"connector": "hook", "path": "/hook", "method": "POST"},
+        },
+        {"id": "done", "end": {"userId": "{{ user.userId }}"}},
+    ],
+}
+
+
+def test_an_accepted_run_outlives_the_server_that_accepted_it(
+    cluster: Cluster, slow_hook: RecordingServer
+) -> None:
+    # Were the run made by the server that took it, the kill would land during
+    # its call to the slow endpoint, and nothing would ever finish it.
+    server = _serve(cluster)
+    _add_hook(server, slow_hook)
+    _apply(cluster, server, ANSWER_LATER)
+    with server.client() as http:
+        user_id = ok(
+            http.post("/v1/mgmt/user/create", json={"loginId": "later@example.com"})
+        )["user"]["userId"]
+        accepted = ok(
+            http.post(
+                "/v1/mgmt/flow/async/run",
+                json={"flowId": "answer-later", "input": {"who": "later@example.com"}},
+            )
+        )
+    # No worker runs yet; the server that took the run dies.
+    assert server.process is not None
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait()
+
+    cluster.start_worker()
+    store = Store.open(cluster.url)
+    try:
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while (
+            _scalar(
+                store,
+                "SELECT count(*) FROM runs WHERE run_id = :run_id AND status = 'completed'",
+                run_id=accepted["executionId"],
+            )
+            == 0
+        ):
+            assert time.monotonic() < deadline, cluster.logs()
+            time.sleep(0.1)
+    finally:
+        store.dispose()
+
+    restarted = _serve_again(cluster, server)
+    with restarted.client() as http:
+        result = ok(
+            http.post(
+                "/v1/mgmt/flow/async/result",
+                json={"executionId": accepted["executionId"]},
+            )
+        )
+        user = ok(http.get("/v1/mgmt/user", params={"userId": user_id}))["user"]
+    assert result["status"] == "completed"
+    assert result["output"] == {"userId": user_id}
+    assert user["roleNames"] == ["later"]
+    assert len(slow_hook.to("/hook")) == 1
+
+
+def _serve_again(cluster: Cluster, server: Server) -> Server:
+    port = _free_port()
+    again = Server(
+        base_url=f"http://127.0.0.1:{port}",
+        project_id=server.project_id,
+        management_key=server.management_key,
+        env=cluster.env,
+        workdir=cluster.workdir,
+        logs=[cluster.workdir / "serve2.out", cluster.workdir / "serve2.err"],
+    )
+    with again.logs[0].open("wb") as out, again.logs[1].open("wb") as err:
+        again.process = subprocess.Popen(
+            [idflow_command(), "serve", "--no-worker", "--port", str(port)],
+            env=cluster.env,
+            cwd=cluster.workdir,
+            stdout=out,
+            stderr=err,
+        )
+    cluster.server = again
+    _wait_until_healthy(again)
+    return again

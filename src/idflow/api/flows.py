@@ -88,36 +88,27 @@ async def run_flow(request: Request) -> JsonResponse:
 
 
 async def run_flow_async(request: Request) -> JsonResponse:
-    """Accept a run, answer its `executionId` at once, and run it in the background.
+    """Accept a run and answer its `executionId` at once; a worker makes the run.
 
-    The run is recorded as `running` and pinned to the current version before
-    the answer goes out, so `async/result` finds it from the first moment.
+    The run is recorded as `running`, pinned to the current version and queued
+    before the answer goes out, so `async/result` finds it from the first
+    moment and a crash of any process only delays it.
     """
     api = ApiContext.of(request)
     principal = await api.principal(request)
     principal.require(KeyScope.RUN_FLOWS)
     body = await api.body(request, RunBody)
-    inputs = body.run_input()
-    tenant_id = body.run_tenant()
 
     accepted = await api.runtime.call_blocking(
         lambda: runs.accept_run(
             api.runtime,
             principal.project_id,
             body.flowId,
-            inputs,
+            body.run_input(),
             RunTrigger.API,
             preview=body.run_preview(),
-            tenant_id=tenant_id,
+            tenant_id=body.run_tenant(),
         )
-    )
-    # TODO(limitation): an accepted run lives in this process until it ends; if
-    # the process dies first its record stays `running`. Can go once accepted
-    # runs are queued as durable deliveries for the workers.
-    api.runtime.submit_run(
-        accepted.project_id,
-        accepted.flow_id,
-        lambda: runs.finish_accepted_run(api.runtime, accepted, inputs, tenant_id),
     )
     api.note(request, run_id=accepted.run_id)
     return JsonResponse({"executionId": accepted.run_id})

@@ -36,7 +36,7 @@ SQLITE_PREFETCH = 16
 @click.option(
     "--no-worker",
     is_flag=True,
-    help="Run no worker in this process; event-triggered flows wait for `idflow worker`.",
+    help="Run no worker in this process; event-triggered flows and asynchronous runs wait for `idflow worker`.",
 )
 @pass_state
 def serve(state: CliState, host: str | None, port: int | None, no_worker: bool) -> None:

@@ -107,11 +107,14 @@ class ResumePoint:
         context: the run's context before that step; the runner goes on
             changing it, so a session that keeps it copies it at once.
         trace: the trace entries of the steps before it.
+        resumed: whether going on from here is a new attempt at the run, which
+            the trace then marks; not for an accepted run's first start.
     """
 
     task_id: str
     context: Mapping[str, Any]
     trace: Sequence[Mapping[str, Any]]
+    resumed: bool = True
 
 
 class RunSession(Protocol):

@@ -116,7 +116,7 @@ def execute(
                 f"The run cannot resume at task {task_id!r}: version {plan.version} has no such task.",
                 task_id,
             )
-    resuming = resume is not None
+    resuming = resume is not None and resume.resumed
     for _ in range(limits.max_steps - len(outcome.trace)):
         if time.monotonic() > deadline:
             return _fail(

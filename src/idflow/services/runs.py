@@ -18,16 +18,25 @@ import orjson
 
 from idflow.clock import new_id, now_ms
 from idflow.engine.contract import ResumePoint, RunInfo
-from idflow.engine.runner import STEP_FAILED_CODE, RunOutcome, execute
-from idflow.errors import IdflowError, InvalidArgument, PayloadTooLarge, RunNotFound
+from idflow.engine.runner import RunOutcome, execute
+from idflow.errors import InvalidArgument, PayloadTooLarge, RunNotFound
 from idflow.logs import bound
 from idflow.redaction import redact
 from idflow.runtime import Runtime
 from idflow.services import tenants as tenant_service
 from idflow.services.run_hooks import RunHooks
 from idflow.services.run_session import RunTransaction
+from idflow.store import deliveries as delivery_store
 from idflow.store import runs as run_store
-from idflow.store.records import Run, RunCheckpoint, RunStatus, RunTrigger
+from idflow.store.claims import claim_dialect
+from idflow.store.records import (
+    Delivery,
+    DeliveryStatus,
+    Run,
+    RunCheckpoint,
+    RunStatus,
+    RunTrigger,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +62,7 @@ def start_run(
     resume: RunCheckpoint | None = None,
     preview: bool = False,
     tenant_id: str | None = None,
+    resumed: bool = True,
 ) -> Run:
     """Run a flow's current version to its end and record the run.
 
@@ -69,6 +79,8 @@ def start_run(
         resume: the checkpoint of an earlier attempt at the `accepted` run to
             go on from: the run keeps its context from there, and `inputs` is
             ignored.
+        resumed: whether going on from `resume` is a new attempt, which the
+            trace marks; False for an accepted run's first start.
         preview: run the flow without keeping anything: connector calls are
             left out, every store effect rolls back at the end, and the run is
             recorded with the trigger `preview`.
@@ -108,6 +120,7 @@ def start_run(
             resume=resume,
             preview=preview,
             tenant_id=tenant_id,
+            resumed=resumed,
         )
 
 
@@ -125,6 +138,7 @@ def _run(
     resume: RunCheckpoint | None,
     preview: bool,
     tenant_id: str | None,
+    resumed: bool,
 ) -> Run:
     started = accepted.started_ms if accepted else now_ms()
     pinned = resume.flow_version if resume else None
@@ -151,7 +165,7 @@ def _run(
             point: ResumePoint | None = None
             if resume is not None:
                 context = dict(resume.context)
-                point = ResumePoint(resume.task_id, context, resume.trace)
+                point = ResumePoint(resume.task_id, context, resume.trace, resumed)
                 # Running again: a checkpoint of this attempt commits it so.
                 run_store.update_run(conn, _run_record(info, trigger, client, None))
             else:
@@ -242,12 +256,19 @@ def accept_run(
     preview: bool = False,
     tenant_id: str | None = None,
 ) -> Run:
-    """Check a run can start and record it as `running`, to be finished later.
+    """Check a run can start, record it as `running`, and queue it for a worker.
 
-    The run is pinned to the version current now; `finish_accepted_run` takes
-    it to its end. This is the first half of the asynchronous run pair.
-    `preview` and `tenant_id` are as for `start_run`; a preview is recorded
-    with the trigger `preview` from the start.
+    The first half of the asynchronous run pair. In one transaction:
+    - the run record, pinned to the version current now;
+    - a checkpoint at the flow's first task, holding the context the run
+      starts from (its inputs, unredacted, and the tenant, if any);
+    - a delivery with no event, naming the run, which wakes the workers.
+
+    A worker then makes the run under a lease, as it makes event runs
+    (`workers.attempt`): if its process dies, another worker resumes the run
+    from its last checkpoint. `preview` and `tenant_id` are as for
+    `start_run`; a preview is recorded with the trigger `preview` from the
+    start.
 
     Returns:
         The `running` record; its run id is the API's `executionId`.
@@ -260,70 +281,51 @@ def accept_run(
         PayloadTooLarge: the inputs are larger than the configured limit.
     """
     client = _check_inputs(runtime, inputs)
+    accepted_ms = now_ms()
     with runtime.store.begin() as conn:
         plan = runtime.plans.plan_for_run(conn, project_id, flow_id)
+        info = RunInfo(project_id, new_id("R"), flow_id, plan.version, accepted_ms)
+        context = _first_context(
+            info.run_id, flow_id, plan.version, accepted_ms, client
+        )
         if tenant_id is not None:
-            tenant_service.require_tenant(conn, project_id, tenant_id)
-        info = RunInfo(project_id, new_id("R"), flow_id, plan.version, now_ms())
+            _add_tenant(conn, context, project_id, tenant_id)
         if preview:
             trigger = RunTrigger.PREVIEW
         run = _run_record(info, trigger, client, None)
         run_store.insert_run(conn, run)
+        run_store.save_checkpoint(
+            conn,
+            RunCheckpoint(
+                project_id=project_id,
+                run_id=info.run_id,
+                flow_id=flow_id,
+                flow_version=plan.version,
+                task_id=plan.first_task_id,
+                context=context,
+                trace=(),
+                saved_ms=accepted_ms,
+            ),
+            replace=False,
+        )
+        delivery_store.insert_deliveries(
+            conn,
+            [
+                Delivery(
+                    delivery_id=new_id("D"),
+                    project_id=project_id,
+                    event_id=None,
+                    flow_id=flow_id,
+                    status=DeliveryStatus.PENDING,
+                    created_ms=accepted_ms,
+                    available_ms=accepted_ms,
+                    run_id=info.run_id,
+                )
+            ],
+        )
+        claim_dialect(conn.dialect.name).announce(conn)
 
     return run
-
-
-def finish_accepted_run(
-    runtime: Runtime,
-    accepted: Run,
-    inputs: Mapping[str, Any] | None,
-    tenant_id: str | None = None,
-) -> Run:
-    """Run an accepted run to its end; it never raises and always ends the record.
-
-    Args:
-        runtime: the process runtime.
-        accepted: the record `accept_run` wrote.
-        inputs: the inputs as given (the record holds them redacted).
-        tenant_id: the tenant it was accepted for, if any.
-
-    Returns:
-        The run as recorded at its end, completed or failed.
-    """
-    try:
-        return start_run(
-            runtime,
-            accepted.project_id,
-            accepted.flow_id,
-            inputs,
-            accepted.trigger,
-            accepted=accepted,
-            preview=accepted.trigger is RunTrigger.PREVIEW,
-            tenant_id=tenant_id,
-        )
-    except IdflowError as exc:
-        # The flow (or tenant) was deleted or switched off between acceptance
-        # and start.
-        code = getattr(exc, "error_code", STEP_FAILED_CODE)
-        error = {"code": code, "message": exc.message, "taskId": None}
-    except Exception:
-        logger.exception(
-            "Accepted run %s crashed",
-            accepted.run_id,
-            extra={"event_name": "run_crashed"},
-        )
-        error = {
-            "code": STEP_FAILED_CODE,
-            "message": f"Run {accepted.run_id} stopped on an internal error; the server log has the details.",
-            "taskId": None,
-        }
-
-    failed = replace(
-        accepted, status=RunStatus.FAILED, error=error, finished_ms=now_ms()
-    )
-    with runtime.store.begin() as conn:
-        run_store.update_run(conn, failed)
-    return failed
 
 
 def get_run(runtime: Runtime, project_id: str, run_id: str) -> Run:

@@ -140,17 +140,29 @@ class Attempts:
             # that claimed it died or stalled before it could record a result.
             message = f"The delivery was claimed {delivery.attempts - 1} times and every claim expired before the run ended."
             return self._fail(delivery, {"message": message}, None, resumable)
-        if event is None:
+        if delivery.event_id is None and resumable is None:
+            # An accepted API run is queued with its checkpoint; without it
+            # there is nothing to run from.
+            message = (
+                f"Run {delivery.run_id} was accepted but its starting point is gone."
+            )
+            self._end_unstartable(delivery, message)
+            return self._fail(delivery, {"message": message}, None, final=True)
+        if delivery.event_id is not None and event is None:
             return self._skip(delivery, SkipReason.EVENT_MISSING, resumable)
 
         try:
             run = self._start(delivery, event, resumable)
         except _Stale as stale:
             return self._skip(delivery, stale.reason, resumable)
-        except FlowNotFound:
-            return self._skip(delivery, SkipReason.FLOW_DELETED, resumable)
-        except FlowDisabled:
-            return self._skip(delivery, SkipReason.FLOW_DISABLED, resumable)
+        except FlowNotFound as exc:
+            return self._skip(
+                delivery, SkipReason.FLOW_DELETED, resumable, exc.error_code
+            )
+        except FlowDisabled as exc:
+            return self._skip(
+                delivery, SkipReason.FLOW_DISABLED, resumable, exc.error_code
+            )
         except LeaseLost:
             raise
         except IdflowError as exc:
@@ -182,8 +194,12 @@ class Attempts:
         return None if run is None else _Resumable(run, checkpoint)
 
     def _start(
-        self, delivery: Delivery, event: AuditEvent, resumable: _Resumable | None
+        self,
+        delivery: Delivery,
+        event: AuditEvent | None,
+        resumable: _Resumable | None,
     ) -> Run:
+        """Make the delivery's run: an event's, or an accepted API run (no event)."""
         checkpointed = resumable is not None
 
         def on_checkpoint(conn: Any, info: RunInfo, point: ResumePoint) -> None:
@@ -201,6 +217,24 @@ class Attempts:
             )
             if checkpointed:
                 run_store.delete_checkpoint(conn, run.project_id, run.run_id)
+
+        if event is None:
+            # An accepted API run: no subject to lock, no trigger to re-check.
+            assert resumable is not None
+            return start_run(
+                self.runtime,
+                delivery.project_id,
+                delivery.flow_id,
+                None,
+                resumable.run.trigger,
+                hooks=RunHooks(
+                    before_commit=before_commit, on_checkpoint=on_checkpoint
+                ),
+                accepted=resumable.run,
+                resume=resumable.checkpoint,
+                resumed=bool(resumable.checkpoint.trace) or delivery.attempts > 1,
+                preview=resumable.run.trigger is RunTrigger.PREVIEW,
+            )
 
         hooks = RunHooks(
             on_begin=lambda conn: self._begin(
@@ -236,6 +270,18 @@ class Attempts:
             raise _Stale(reason)
 
     def _settled(self, delivery: Delivery, run: Run) -> AttemptResult:
+        if delivery.event_id is None and (
+            run.status is RunStatus.FAILED or run.trigger is RunTrigger.PREVIEW
+        ):
+            # An API run's failure is its answer (`async/result`), as for a
+            # synchronous run: never retried, and its inputs are dropped. A
+            # preview rolled back its last transaction, delivery included.
+            with self.runtime.store.begin() as conn:
+                delivery_store.complete_delivery(
+                    conn, delivery.delivery_id, self.owner, run.run_id, self.clock()
+                )
+                run_store.delete_checkpoint(conn, run.project_id, run.run_id)
+            return AttemptResult(delivery.delivery_id, Outcome.DONE, run.run_id)
         if run.status is RunStatus.FAILED:
             error = {**(run.error or {}), "runId": run.run_id}
             return self._fail(delivery, error, run.run_id)
@@ -253,12 +299,17 @@ class Attempts:
         error: dict[str, Any],
         run_id: str | None,
         abandoned: _Resumable | None = None,
+        *,
+        final: bool = False,
     ) -> AttemptResult:
         # `abandoned` is a run left at a checkpoint that this attempt did not
         # go on with: recorded as failed if the delivery dies, so that it does
-        # not stay `running`; its checkpoint stays for a redrive.
+        # not stay `running`; its checkpoint stays for a redrive. `final`
+        # dead-letters at once, whatever attempts are left.
         now = self.clock()
-        retry_at = self.policy.retry_at(delivery.attempts, now, self.random)
+        retry_at = (
+            None if final else self.policy.retry_at(delivery.attempts, now, self.random)
+        )
         with self.runtime.store.begin() as conn:
             if retry_at is None and abandoned is not None:
                 _end_abandoned(conn, abandoned, error, now, keep_checkpoint=True)
@@ -290,14 +341,43 @@ class Attempts:
         )
         return AttemptResult(delivery.delivery_id, Outcome.RETRIED, run_id)
 
+    def _end_unstartable(self, delivery: Delivery, message: str) -> None:
+        assert delivery.run_id is not None
+        with self.runtime.store.begin() as conn:
+            run = run_store.get_run(conn, delivery.project_id, delivery.run_id)
+            if run is not None and run.status is RunStatus.RUNNING:
+                run_store.update_run(
+                    conn,
+                    replace(
+                        run,
+                        status=RunStatus.FAILED,
+                        error={"message": message, "taskId": None},
+                        finished_ms=self.clock(),
+                    ),
+                )
+
     def _skip(
-        self, delivery: Delivery, reason: SkipReason, abandoned: _Resumable | None
+        self,
+        delivery: Delivery,
+        reason: SkipReason,
+        abandoned: _Resumable | None,
+        code: str | None = None,
     ) -> AttemptResult:
         with self.runtime.store.begin() as conn:
             if abandoned is not None:
                 why = _NOT_RESUMED.get(reason, str(reason))
-                message = f"The run stopped at a checkpoint and was not resumed: {why}."
-                _end_abandoned(conn, abandoned, {"message": message}, self.clock())
+                if abandoned.checkpoint.trace:
+                    message = (
+                        f"The run stopped at a checkpoint and was not resumed: {why}."
+                    )
+                else:
+                    message = f"The run was accepted but never started: {why}."
+                error = (
+                    {"message": message}
+                    if code is None
+                    else {"code": code, "message": message}
+                )
+                _end_abandoned(conn, abandoned, error, self.clock())
             delivery_store.skip_delivery(
                 conn, delivery.delivery_id, self.owner, reason, self.clock()
             )

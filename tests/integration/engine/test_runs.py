@@ -16,13 +16,14 @@ from idflow.services import flows as flow_service
 from idflow.services import projects as project_service
 from idflow.services import users as user_service
 from idflow.services.audit import CLI_ACTOR
-from idflow.services.runs import accept_run, finish_accepted_run, get_run, start_run
+from idflow.services.runs import accept_run, get_run, start_run
 from idflow.settings import Settings
 from idflow.store import audit as audit_store
 from idflow.store import runs as run_store
 from idflow.store import users as user_store
 from idflow.store.database import Store
 from idflow.store.records import RunStatus, RunTrigger, User, UserStatus
+from idflow.workers.worker import Worker
 
 SaveFlow = Callable[[dict[str, Any]], int]
 
@@ -280,11 +281,13 @@ def test_an_accepted_run_is_running_at_once_and_keeps_the_version_of_acceptance(
     accepted = accept_run(runtime, project_id, "answer", {}, RunTrigger.API)
     assert get_run(runtime, project_id, accepted.run_id).status is RunStatus.RUNNING
     save_flow({**answer, "steps": [{"id": "end", "end": {"v": "two"}}]})
-    finished = finish_accepted_run(runtime, accepted, {})
+    [attempt] = Worker(runtime, owner="w1").run_until_idle()
+    finished = get_run(runtime, project_id, accepted.run_id)
 
-    assert (finished.run_id, finished.flow_version) == (accepted.run_id, 1)
+    assert attempt.run_id == accepted.run_id
+    assert (finished.status, finished.flow_version) == (RunStatus.COMPLETED, 1)
     assert finished.outputs == {"v": "one"}
-    assert get_run(runtime, project_id, accepted.run_id) == finished
+    assert [step.get("resumed", False) for step in finished.trace] == [False]
 
 
 def test_an_accepted_run_whose_flow_went_away_ends_failed_with_the_reason(
@@ -295,9 +298,10 @@ def test_an_accepted_run_whose_flow_went_away_ends_failed_with_the_reason(
     with runtime.store.begin() as conn:
         flow_service.delete_flow(conn, CLI_ACTOR, project_id, "answer")
 
-    finished = finish_accepted_run(runtime, accepted, {})
+    Worker(runtime, owner="w1").run_until_idle()
+    finished = get_run(runtime, project_id, accepted.run_id)
 
     assert finished.status is RunStatus.FAILED
     assert finished.error is not None
     assert finished.error["code"] == "E102101"
-    assert get_run(runtime, project_id, accepted.run_id).status is RunStatus.FAILED
+    assert "never started: its flow was deleted" in finished.error["message"]

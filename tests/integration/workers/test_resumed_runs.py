@@ -22,6 +22,7 @@ from idflow.runtime import Runtime
 from idflow.services import connectors as connector_service
 from idflow.services import deliveries as delivery_service
 from idflow.services import flows as flow_service
+from idflow.services import runs as run_service
 from idflow.services.audit import CLI_ACTOR
 from idflow.store import audit as audit_store
 from idflow.store import runs as run_store
@@ -34,6 +35,7 @@ from idflow.store.records import (
     DeliveryStatus,
     Run,
     RunStatus,
+    RunTrigger,
     SkipReason,
     User,
 )
@@ -104,15 +106,8 @@ def http_server() -> Iterator[RecordingServer]:
 
 
 @pytest.fixture
-def order(
-    runtime: Runtime,
-    project_id: str,
-    http_server: RecordingServer,
-    save_flow: Callable[[dict[str, Any]], None],
-    make_user: Callable[..., User],
-    post_event: Callable[..., AuditEvent],
-) -> tuple[User, AuditEvent]:
-    """The flow and its connector saved, and one event for a new user."""
+def crm(runtime: Runtime, project_id: str, http_server: RecordingServer) -> None:
+    """The HTTP connector the flows call."""
     with runtime.store.begin() as conn:
         connector_service.create_connector(
             conn,
@@ -124,6 +119,16 @@ def order(
             # One try per step: each failure here is a failed attempt.
             settings={"baseUrl": http_server.url, "maxAttempts": 1},
         )
+
+
+@pytest.fixture
+def order(
+    crm: None,
+    save_flow: Callable[[dict[str, Any]], None],
+    make_user: Callable[..., User],
+    post_event: Callable[..., AuditEvent],
+) -> tuple[User, AuditEvent]:
+    """The flow saved, and one event for a new user."""
     save_flow(ROLE_THEN_CALLS)
     user = make_user()
     return user, post_event("order.placed", user_id=user.user_id)
@@ -401,3 +406,140 @@ def test_runs_about_one_user_take_turns_after_their_connector_calls_too(
         worker.stop(grace_seconds=5)
 
     assert sorted(_roles(runtime, project_id, user)) == roles
+
+
+API_ROLE_THEN_CALL = {
+    "id": "api-role-then-call",
+    "steps": [
+        {"id": "load", "action": "user-load", "with": {"loginId": "{{ client.who }}"}},
+        {"id": "before", "action": "user-add-roles", "with": {"roleNames": ["before"]}},
+        {
+            "id": "noted",
+            "action": "audit-generate-event",
+            "with": {"action": "order.noted", "userId": "{{ user.userId }}"},
+        },
+        {
+            "id": "notify",
+            "action": "http-connector",
+            "with": {"connector": "crm", "path": "/orders", "method": "POST"},
+        },
+        {"id": "after", "action": "user-add-roles", "with": {"roleNames": ["after"]}},
+        {"id": "done", "end": {"roles": "{{ user.roleNames }}"}},
+    ],
+}
+
+
+def test_an_accepted_run_outlives_the_worker_that_claimed_it(
+    runtime: Runtime,
+    project_id: str,
+    crm: None,
+    make_user: Callable[..., User],
+    save_flow: Callable[[dict[str, Any]], None],
+    make_worker: Callable[..., Worker],
+    clock: ManualClock,
+) -> None:
+    user = make_user()
+    save_flow(API_ROLE_THEN_CALL)
+    accepted = run_service.accept_run(
+        runtime,
+        project_id,
+        "api-role-then-call",
+        {"who": user.login_ids[0]},
+        RunTrigger.API,
+    )
+    # The first worker claims the run and dies before making it.
+    assert len(make_worker("w1").claim(10)) == 1
+    clock.advance(LEASE_SECONDS + 1)
+
+    [attempt] = make_worker("w2").run_until_idle()
+
+    run = _run(runtime, project_id, accepted.run_id)
+    assert (attempt.outcome, attempt.run_id) == (Outcome.DONE, accepted.run_id)
+    assert run.status is RunStatus.COMPLETED
+    assert run.outputs == {"roles": '["before","after"]'}
+    assert _checkpoints(runtime) == 0
+
+
+def test_an_accepted_run_resumes_after_its_connector_call_on_another_worker(
+    runtime: Runtime,
+    project_id: str,
+    http_server: RecordingServer,
+    crm: None,
+    make_user: Callable[..., User],
+    save_flow: Callable[[dict[str, Any]], None],
+    make_worker: Callable[..., Worker],
+    clock: ManualClock,
+) -> None:
+    user = make_user()
+    save_flow(API_ROLE_THEN_CALL)
+    released = threading.Event()
+
+    def hold_the_first_call(request: Any) -> None:
+        if len(http_server.to("/orders")) == 1:
+            released.wait(30)
+
+    http_server.on_request = hold_the_first_call
+    accepted = run_service.accept_run(
+        runtime,
+        project_id,
+        "api-role-then-call",
+        {"who": user.login_ids[0]},
+        RunTrigger.API,
+    )
+    stalled = make_worker("w1")
+    first = threading.Thread(target=stalled.run_once)
+    first.start()
+    try:
+        _wait_for(lambda: len(http_server.to("/orders")) == 1)
+        clock.advance(LEASE_SECONDS + 1)
+        [resumed] = make_worker("w2").run_until_idle()
+    finally:
+        released.set()
+        first.join(30)
+
+    run = _run(runtime, project_id, accepted.run_id)
+    assert resumed.outcome is Outcome.DONE
+    assert run.status is RunStatus.COMPLETED
+    assert [step["taskId"] for step in run.trace if step.get("resumed")] == ["notify"]
+    written = _written(runtime, project_id)
+    assert (written["UserModified"], written["order.noted"]) == (2, 1)
+    assert _roles(runtime, project_id, user) == ["after", "before"]
+
+
+def test_a_failed_accepted_run_is_answered_and_not_retried(
+    runtime: Runtime,
+    project_id: str,
+    http_server: RecordingServer,
+    crm: None,
+    make_user: Callable[..., User],
+    save_flow: Callable[[dict[str, Any]], None],
+    make_worker: Callable[..., Worker],
+    clock: ManualClock,
+    deliveries_of: Callable[..., list[Delivery]],
+) -> None:
+    user = make_user()
+    save_flow(API_ROLE_THEN_CALL)
+    http_server.script("/orders", Reply(status=500))
+    accepted = run_service.accept_run(
+        runtime,
+        project_id,
+        "api-role-then-call",
+        {"who": user.login_ids[0]},
+        RunTrigger.API,
+    )
+    worker = make_worker()
+
+    [attempt] = worker.run_until_idle()
+    clock.advance(600)
+
+    assert worker.run_until_idle() == []
+    assert attempt.outcome is Outcome.DONE
+    run = _run(runtime, project_id, accepted.run_id)
+    assert run.status is RunStatus.FAILED
+    assert run.error is not None and run.error["taskId"] == "notify"
+    api_runs = [d for d in deliveries_of() if d.event_id is None]
+    assert [(d.status, d.run_id) for d in api_runs] == [
+        (DeliveryStatus.DONE, accepted.run_id)
+    ]
+    assert len(http_server.to("/orders")) == 1
+    assert _checkpoints(runtime) == 0
