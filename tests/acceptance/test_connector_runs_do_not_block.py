@@ -24,7 +24,13 @@ import pytest
 from idflow.connectors.secrets import generate_key
 from idflow.flows.authoring import compile_authoring
 from tests.acceptance.conftest import Server
-from tests.acceptance.wire import create_user, load_user, new_login, ok
+from tests.acceptance.wire import (
+    create_http_connector,
+    create_user,
+    load_user,
+    new_login,
+    ok,
+)
 from tests.integration.connectors.servers import (
     Recorded,
     RecordingServer,
@@ -120,16 +126,7 @@ def hook() -> Iterator[Hook]:
 def flows(server: Server, hook: Hook) -> None:
     """The connector, and the flows that call it or not, saved over the API."""
     with server.client() as http:
-        ok(
-            http.post(
-                "/v1/mgmt/idflow/connector/create",
-                json={
-                    "name": "hook",
-                    "type": "http",
-                    "settings": {"baseUrl": hook.server.url},
-                },
-            )
-        )
+        create_http_connector(http, "hook", hook.server.url)
         for flow in (CALL_HOOK, HOOK_ON_EVENT, QUICK):
             ok(
                 http.post(

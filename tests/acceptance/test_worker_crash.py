@@ -43,7 +43,7 @@ from tests.acceptance.conftest import (
     _wait_until_healthy,
     idflow_command,
 )
-from tests.acceptance.wire import ok
+from tests.acceptance.wire import create_http_connector, ok
 from tests.conftest import PostgresServer
 from tests.integration.connectors.servers import (
     Recorded,
@@ -185,18 +185,24 @@ def cluster(
         pg_server.drop_database(name)
 
 
-def _serve(cluster: Cluster) -> Server:
-    created = json.loads(
-        cluster.idflow("project", "create", "--name", "crash", "--json")
-    )
+def _serve(cluster: Cluster, project: Server | None = None) -> Server:
+    """Start `idflow serve --no-worker`, for a new project or for `project`'s."""
+    if project is None:
+        created = json.loads(
+            cluster.idflow("project", "create", "--name", "crash", "--json")
+        )
+        project_id, key = created["projectId"], created["managementKey"]
+    else:
+        project_id, key = project.project_id, project.management_key
     port = _free_port()
+    name = "serve" if project is None else "serve-again"
     server = Server(
         base_url=f"http://127.0.0.1:{port}",
-        project_id=created["projectId"],
-        management_key=created["managementKey"],
+        project_id=project_id,
+        management_key=key,
         env=cluster.env,
         workdir=cluster.workdir,
-        logs=[cluster.workdir / "serve.out", cluster.workdir / "serve.err"],
+        logs=[cluster.workdir / f"{name}.out", cluster.workdir / f"{name}.err"],
     )
     with server.logs[0].open("wb") as out, server.logs[1].open("wb") as err:
         server.process = subprocess.Popen(
@@ -416,16 +422,7 @@ def test_a_worker_killed_during_a_connector_call_repeats_nothing_committed(
 
 def _add_hook(server: Server, hook: RecordingServer) -> None:
     with server.client() as http:
-        ok(
-            http.post(
-                "/v1/mgmt/idflow/connector/create",
-                json={
-                    "name": "hook",
-                    "type": "http",
-                    "settings": {"baseUrl": hook.url, "timeoutSeconds": 10},
-                },
-            )
-        )
+        create_http_connector(http, "hook", hook.url, timeoutSeconds=10)
 
 
 def _per_origin_event(store: Store, action: str) -> dict[str, int]:
@@ -534,7 +531,7 @@ def test_an_accepted_run_outlives_the_server_that_accepted_it(
     finally:
         store.dispose()
 
-    restarted = _serve_again(cluster, server)
+    restarted = _serve(cluster, server)
     with restarted.client() as http:
         result = ok(
             http.post(
@@ -547,26 +544,3 @@ def test_an_accepted_run_outlives_the_server_that_accepted_it(
     assert result["output"] == {"userId": user_id}
     assert user["roleNames"] == ["later"]
     assert len(slow_hook.to("/hook")) == 1
-
-
-def _serve_again(cluster: Cluster, server: Server) -> Server:
-    port = _free_port()
-    again = Server(
-        base_url=f"http://127.0.0.1:{port}",
-        project_id=server.project_id,
-        management_key=server.management_key,
-        env=cluster.env,
-        workdir=cluster.workdir,
-        logs=[cluster.workdir / "serve2.out", cluster.workdir / "serve2.err"],
-    )
-    with again.logs[0].open("wb") as out, again.logs[1].open("wb") as err:
-        again.process = subprocess.Popen(
-            [idflow_command(), "serve", "--no-worker", "--port", str(port)],
-            env=cluster.env,
-            cwd=cluster.workdir,
-            stdout=out,
-            stderr=err,
-        )
-    cluster.server = again
-    _wait_until_healthy(again)
-    return again

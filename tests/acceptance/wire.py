@@ -52,3 +52,19 @@ def load_user(http: httpx.Client, login_id: str) -> dict[str, Any]:
     answer = ok(http.get("/v1/mgmt/user", params={"loginId": login_id}))
     user: dict[str, Any] = answer["user"]
     return user
+
+
+def create_http_connector(
+    http: httpx.Client, name: str, base_url: str, **settings: Any
+) -> None:
+    """Create an HTTP connector over idflow's connector API."""
+    ok(
+        http.post(
+            "/v1/mgmt/idflow/connector/create",
+            json={
+                "name": name,
+                "type": "http",
+                "settings": {"baseUrl": base_url, **settings},
+            },
+        )
+    )

@@ -40,7 +40,7 @@ from idflow.store.records import (
     User,
 )
 from idflow.store.tables import run_checkpoints
-from idflow.workers.attempt import Outcome
+from idflow.workers.attempt import AttemptResult, Outcome
 from idflow.workers.config import DeliverySettings
 from idflow.workers.worker import Worker
 from tests.integration.connectors.conftest import make_runtime
@@ -238,29 +238,12 @@ def test_a_worker_that_lost_its_lease_during_a_call_commits_nothing_after_it(
     deliveries_of: Callable[..., list[Delivery]],
 ) -> None:
     user, _ = order
-    # The first worker's call hangs until the second worker has finished the
-    # delivery, as a worker's would that stalled past its lease.
-    released = threading.Event()
 
-    def hold_the_first_call(request: Any) -> None:
-        if request.path == "/orders" and len(http_server.to("/orders")) == 1:
-            released.wait(30)
-
-    http_server.on_request = hold_the_first_call
-    stalled = make_worker("w1")
-    results: list[Any] = []
-    first = threading.Thread(target=lambda: results.extend(stalled.run_once()))
-    first.start()
-    try:
-        _wait_for(lambda: len(http_server.to("/orders")) == 1)
-        clock.advance(LEASE_SECONDS + 1)
-        [resumed] = make_worker("w2").run_until_idle()
-    finally:
-        released.set()
-        first.join(30)
+    [lost], [resumed] = _taken_over_during_the_first_call(
+        http_server, make_worker, clock
+    )
 
     assert resumed.outcome is Outcome.DONE
-    [lost] = results
     assert lost.outcome is Outcome.LOST
     # The stalled worker went on to grant "after" and write its event, then met
     # the fence at its second call's checkpoint: both rolled back, and that
@@ -341,6 +324,48 @@ def test_a_run_left_at_a_checkpoint_ends_when_its_flow_is_switched_off(
     assert _checkpoints(runtime) == 0
 
 
+def _taken_over_during_the_first_call(
+    http_server: RecordingServer,
+    make_worker: Callable[..., Worker],
+    clock: ManualClock,
+) -> tuple[list[AttemptResult], list[AttemptResult]]:
+    """Stall worker w1 in its first call to /orders until w2 has taken its claim over.
+
+    The call hangs as a worker's would that stalled past its lease; w2 claims
+    the expired lease and goes on. Returns what each worker's attempts did.
+    """
+    released = threading.Event()
+
+    def hold_the_first_call(request: Any) -> None:
+        if request.path == "/orders" and len(http_server.to("/orders")) == 1:
+            released.wait(30)
+
+    http_server.on_request = hold_the_first_call
+    stalled = make_worker("w1")
+    first_results: list[AttemptResult] = []
+    first = threading.Thread(target=lambda: first_results.extend(stalled.run_once()))
+    first.start()
+    try:
+        _wait_for(lambda: len(http_server.to("/orders")) == 1)
+        clock.advance(LEASE_SECONDS + 1)
+        second_results = make_worker("w2").run_until_idle()
+    finally:
+        released.set()
+        first.join(30)
+    return first_results, second_results
+
+
+def _accept(runtime: Runtime, project_id: str, user: User) -> Run:
+    """Accept an asynchronous run of API_ROLE_THEN_CALL for the user."""
+    return run_service.accept_run(
+        runtime,
+        project_id,
+        "api-role-then-call",
+        {"who": user.login_ids[0]},
+        RunTrigger.API,
+    )
+
+
 def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -371,7 +396,7 @@ CALL_THEN_GRANT = {
 def test_runs_about_one_user_take_turns_after_their_connector_calls_too(
     runtime: Runtime,
     project_id: str,
-    http_server: RecordingServer,
+    crm: None,
     save_flow: Callable[[dict[str, Any]], None],
     make_user: Callable[..., User],
     post_event: Callable[..., AuditEvent],
@@ -380,16 +405,6 @@ def test_runs_about_one_user_take_turns_after_their_connector_calls_too(
     # The subject lock each run takes is released by its checkpoint's commit;
     # the grant after the call must take it again, or concurrent grants read
     # the same roles and overwrite each other's.
-    with runtime.store.begin() as conn:
-        connector_service.create_connector(
-            conn,
-            runtime.connectors.keyring,
-            CLI_ACTOR,
-            project_id,
-            name="crm",
-            connector_type="http",
-            settings={"baseUrl": http_server.url},
-        )
     save_flow(CALL_THEN_GRANT)
     user = make_user()
     roles = [f"role-{n:02d}" for n in range(40)]
@@ -440,13 +455,7 @@ def test_an_accepted_run_outlives_the_worker_that_claimed_it(
 ) -> None:
     user = make_user()
     save_flow(API_ROLE_THEN_CALL)
-    accepted = run_service.accept_run(
-        runtime,
-        project_id,
-        "api-role-then-call",
-        {"who": user.login_ids[0]},
-        RunTrigger.API,
-    )
+    accepted = _accept(runtime, project_id, user)
     # The first worker claims the run and dies before making it.
     assert len(make_worker("w1").claim(10)) == 1
     clock.advance(LEASE_SECONDS + 1)
@@ -472,30 +481,9 @@ def test_an_accepted_run_resumes_after_its_connector_call_on_another_worker(
 ) -> None:
     user = make_user()
     save_flow(API_ROLE_THEN_CALL)
-    released = threading.Event()
+    accepted = _accept(runtime, project_id, user)
 
-    def hold_the_first_call(request: Any) -> None:
-        if len(http_server.to("/orders")) == 1:
-            released.wait(30)
-
-    http_server.on_request = hold_the_first_call
-    accepted = run_service.accept_run(
-        runtime,
-        project_id,
-        "api-role-then-call",
-        {"who": user.login_ids[0]},
-        RunTrigger.API,
-    )
-    stalled = make_worker("w1")
-    first = threading.Thread(target=stalled.run_once)
-    first.start()
-    try:
-        _wait_for(lambda: len(http_server.to("/orders")) == 1)
-        clock.advance(LEASE_SECONDS + 1)
-        [resumed] = make_worker("w2").run_until_idle()
-    finally:
-        released.set()
-        first.join(30)
+    _, [resumed] = _taken_over_during_the_first_call(http_server, make_worker, clock)
 
     run = _run(runtime, project_id, accepted.run_id)
     assert resumed.outcome is Outcome.DONE
@@ -520,13 +508,7 @@ def test_a_failed_accepted_run_is_answered_and_not_retried(
     user = make_user()
     save_flow(API_ROLE_THEN_CALL)
     http_server.script("/orders", Reply(status=500))
-    accepted = run_service.accept_run(
-        runtime,
-        project_id,
-        "api-role-then-call",
-        {"who": user.login_ids[0]},
-        RunTrigger.API,
-    )
+    accepted = _accept(runtime, project_id, user)
     worker = make_worker()
 
     [attempt] = worker.run_until_idle()
