@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install idflow with its dev tools (quick when nothing changed).
 
-run: install ## Migrate the store and serve the API on 127.0.0.1:8080 (SQLite at var/idflow.db).
+run: install ## Migrate the store, make the secret key, and serve the API on 127.0.0.1:8080 (SQLite at var/idflow.db).
 	$(BIN)/idflow migrate
+	$(BIN)/idflow init
 	$(BIN)/idflow serve
 
 test: install ## Run every test; starts local PostgreSQL and MariaDB if installed and down.

@@ -30,9 +30,14 @@ from idflow.api import (
     users,
 )
 from idflow.api.context import ApiContext
-from idflow.api.responses import JsonResponse, error_response, internal_error_response
+from idflow.api.responses import (
+    JsonResponse,
+    configuration_error_response,
+    error_response,
+    internal_error_response,
+)
 from idflow.clock import new_id
-from idflow.errors import ApiError, NotFound
+from idflow.errors import ApiError, ConfigurationError, NotFound
 from idflow.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -58,6 +63,18 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 
 async def _not_found(request: Request, exc: Exception) -> Response:
     return error_response(NotFound(f"No endpoint {request.method} {request.url.path}."))
+
+
+async def _misconfigured(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ConfigurationError)
+    request_id = request.scope.get("idflow.request_id", "-")
+    logger.error(
+        "Request %s cannot be served as the server is configured: %s",
+        request_id,
+        exc.message,
+        extra={"event_name": "request_misconfigured"},
+    )
+    return configuration_error_response(exc.message, request_id)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -158,6 +175,7 @@ def create_app(runtime: Runtime) -> Starlette:
         routes=ROUTES,
         exception_handlers={
             ApiError: _api_error,
+            ConfigurationError: _misconfigured,
             404: _not_found,
             405: _not_found,
             Exception: _unexpected,

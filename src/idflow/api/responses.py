@@ -32,6 +32,22 @@ def error_response(error: ApiError) -> JsonResponse:
     return JsonResponse(error.to_body(), status_code=error.status, headers=headers)
 
 
+def configuration_error_response(message: str, request_id: str) -> JsonResponse:
+    """Answer a request the server's own settings keep it from serving, saying how to fix them.
+
+    A missing secret key, say, is the operator's to fix, not the caller's: 500,
+    as for any fault of the server, but with the message that names the fix.
+    """
+    return JsonResponse(
+        {
+            "errorCode": INTERNAL_ERROR_CODE,
+            "errorDescription": "Server configuration",
+            "errorMessage": f"{message} (request id {request_id})",
+        },
+        status_code=500,
+    )
+
+
 def internal_error_response(request_id: str) -> JsonResponse:
     """Answer an unexpected fault with 500 and the request id to look it up by."""
     return JsonResponse(

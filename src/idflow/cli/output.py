@@ -90,6 +90,23 @@ def print_run(run: Run) -> None:
         )
 
 
+def _marks(step: Mapping[str, Any]) -> str:
+    # What the trace says of the step beyond its outcome, in the words of
+    # docs/operations.md (reading a run trace).
+    marks = []
+    if step.get("resumed"):
+        marks.append("resumed here")
+    if step.get("checkpoint"):
+        marks.append("committed before the call")
+    if step.get("background"):
+        marks.append("called in the background")
+    if step.get("preview"):
+        marks.append("preview: not called")
+    if step.get("errorIgnored"):
+        marks.append("error ignored")
+    return f"  ({', '.join(marks)})" if marks else ""
+
+
 def _print_step(number: int, step: Mapping[str, Any]) -> None:
     kind = step.get("action") or step.get("type", "")
     outcome = step.get("outcome", "")
@@ -99,7 +116,7 @@ def _print_step(number: int, step: Mapping[str, Any]) -> None:
     # a free-length column is only readable as the last one.
     click.echo(
         f"  {number:>2}. {step.get('taskId', '')!s:<16} {kind!s:<22} "
-        f"{step.get('durationMs', 0):>8.2f} ms  {outcome!s}"
+        f"{step.get('durationMs', 0):>8.2f} ms  {outcome!s}{_marks(step)}"
     )
     for branch in step.get("branches", []):
         for operand in branch.get("operands", []):

@@ -111,7 +111,7 @@ class RunTransaction:
         self._write(self.conn, run)
 
     def save_failed_run(self, run: Run) -> None:
-        """Write a failed run in a transaction of its own, after the rollback."""
+        """Write a run whose effects rolled back (a failure, or any preview) on its own."""
         with self._store.begin() as conn:
             self._write(conn, run)
 

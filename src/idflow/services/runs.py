@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 
 class _RollBack(Exception):
-    """Raised inside the run's transaction to undo a failed run's effects."""
+    """Raised inside the run's transaction to undo its effects: it failed, or is a preview."""
 
     def __init__(self, outcome: RunOutcome) -> None:
         super().__init__("run failed")
