@@ -135,6 +135,8 @@ def show(state: CliState, delivery_id: str, json_output: bool) -> None:
         return
     for key, value in wire.items():
         shown = when(value) if key.endswith("Time") and value else value
+        if key == "eventId" and value is None:
+            shown = "(none: an async API run)"
         click.echo(
             f"{key + ':':<18}{compact(shown) if isinstance(shown, dict) else shown}"
         )

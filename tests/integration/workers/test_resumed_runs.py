@@ -23,6 +23,7 @@ from idflow.services import connectors as connector_service
 from idflow.services import deliveries as delivery_service
 from idflow.services import flows as flow_service
 from idflow.services import runs as run_service
+from idflow.services import tenants as tenant_service
 from idflow.services.audit import CLI_ACTOR
 from idflow.store import audit as audit_store
 from idflow.store import runs as run_store
@@ -524,4 +525,40 @@ def test_a_failed_accepted_run_is_answered_and_not_retried(
         (DeliveryStatus.DONE, accepted.run_id)
     ]
     assert len(http_server.to("/orders")) == 1
+    assert _checkpoints(runtime) == 0
+
+
+TENANT_ANSWER = {
+    "id": "tenant-answer",
+    "steps": [
+        {"id": "done", "end": {"name": "{{ tenant.name }}", "who": "{{ client.who }}"}}
+    ],
+}
+
+
+def test_an_accepted_run_keeps_its_inputs_and_tenant_for_the_worker(
+    runtime: Runtime,
+    project_id: str,
+    save_flow: Callable[[dict[str, Any]], None],
+    make_worker: Callable[..., Worker],
+) -> None:
+    save_flow(TENANT_ANSWER)
+    with runtime.store.begin() as conn:
+        tenant_service.create_tenant(conn, CLI_ACTOR, project_id, "T-acme", "Acme")
+    accepted = run_service.accept_run(
+        runtime,
+        project_id,
+        "tenant-answer",
+        {"who": "ops", "password": "hunter2"},
+        RunTrigger.API,
+        tenant_id="T-acme",
+    )
+
+    [attempt] = make_worker().run_until_idle()
+
+    run = _run(runtime, project_id, accepted.run_id)
+    assert attempt.outcome is Outcome.DONE
+    assert run.outputs == {"name": "Acme", "who": "ops"}
+    # The record keeps the inputs redacted; only the checkpoint held them whole.
+    assert run.inputs == {"who": "ops", "password": "[redacted]"}
     assert _checkpoints(runtime) == 0
