@@ -27,8 +27,8 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from scratch_postgres import fresh_postgres
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from idflow.collector import settle_after_start_up
 from idflow.connectors.secrets import generate_key
@@ -107,10 +107,8 @@ def main() -> int:
         with _scratch_sqlite() as database:
             _bench("sqlite", database, url, options.events)
     if options.backend in ("postgres", "all"):
-        with _scratch_postgres(options.pg_server) as database:
-            if database is None:
-                print("postgres: skipped, no server answers at", options.pg_server)
-            else:
+        with fresh_postgres(options.pg_server, "connectors") as database:
+            if database is not None:
                 _bench("postgres", database, url, options.events)
     hook.shutdown()
     return 0
@@ -203,30 +201,6 @@ def _check(runtime: Runtime, events: int) -> None:
 def _scratch_sqlite() -> Iterator[str]:
     with tempfile.TemporaryDirectory() as folder:
         yield f"sqlite:///{folder}/bench.db"
-
-
-@contextlib.contextmanager
-def _scratch_postgres(server_url: str) -> Iterator[str | None]:
-    server = make_url(server_url).update_query_dict({"connect_timeout": "3"})
-    admin = Store.open(server.render_as_string(hide_password=False))
-    name = f"idflow_bench_connectors_{os.getpid()}"
-    try:
-        with admin.engine.connect().execution_options(
-            isolation_level="AUTOCOMMIT"
-        ) as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception:
-        admin.dispose()
-        yield None
-        return
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.engine.connect().execution_options(
-            isolation_level="AUTOCOMMIT"
-        ) as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

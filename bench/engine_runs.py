@@ -21,19 +21,15 @@ import argparse
 import cProfile
 import gc
 import logging
-import os
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from scratch_postgres import fresh_postgres
+from sqlalchemy import Connection
 
 from idflow.flows.files import load_flow_file
 from idflow.logs import configure_logging
@@ -116,7 +112,7 @@ def main() -> int:
             url = f"sqlite:///{Path(folder, 'idflow.db')}"
             _bench("sqlite", url, flow_file, options)
         if options.backend in ("postgres", "all"):
-            with _fresh_postgres(options.pg_server) as url:
+            with fresh_postgres(options.pg_server, "engine") as url:
                 if url is not None:
                     _bench("postgresql", url, flow_file, options)
 
@@ -315,35 +311,6 @@ def _check(
 def _status(conn: Connection, project_id: str, user_id: str) -> UserStatus | None:
     user = user_store.get_user(conn, project_id, user_id)
     return None if user is None else user.status
-
-
-@contextmanager
-def _fresh_postgres(server_url: str) -> Iterator[str | None]:
-    """Create a scratch database on the server and drop it afterwards."""
-    server = make_url(server_url).update_query_dict({"connect_timeout": "3"})
-    admin = Store.open(server.render_as_string(hide_password=False))
-    name = f"idflow_bench_{os.getpid()}"
-    try:
-        _admin_statement(admin, f'CREATE DATABASE "{name}"')
-    except OperationalError as exc:
-        admin.dispose()
-        first_line = str(exc.orig).strip().splitlines()[0]
-        print(f"postgresql skipped: {server!s} is not reachable ({first_line})")
-        yield None
-        return
-
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        _admin_statement(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-def _admin_statement(admin: Store, statement: str) -> None:
-    # CREATE and DROP DATABASE refuse to run inside a transaction.
-    with admin.engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT")
-        conn.execute(text(statement))
 
 
 if __name__ == "__main__":

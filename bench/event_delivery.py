@@ -28,7 +28,6 @@ delivery done once, one completed run per event, every user disabled.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import statistics
@@ -36,13 +35,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from scratch_postgres import fresh_postgres
 from sqlalchemy import bindparam, text
-from sqlalchemy.engine import make_url
 
 from idflow.collector import settle_after_start_up
 from idflow.flows.authoring import compile_authoring
@@ -114,7 +113,7 @@ def main() -> int:
             _bench_sqlite(url, options)
         for processes in (1, 2):
             if options.backend in (f"postgres-{processes}", "postgres", "all"):
-                with _fresh_postgres(options.pg_server) as url:
+                with fresh_postgres(options.pg_server, "events") as url:
                     if url is not None:
                         _bench_postgres(url, processes, Path(folder), options)
     return 0
@@ -488,31 +487,6 @@ def _start_worker(
     command += ["worker", "--concurrency", str(options.concurrency)]
     log = (folder / f"worker-{number}.log").open("wb")
     return subprocess.Popen(command, env=env, stdout=log, stderr=log)
-
-
-@contextlib.contextmanager
-def _fresh_postgres(server_url: str) -> Iterator[str | None]:
-    server = make_url(server_url).update_query_dict({"connect_timeout": "3"})
-    admin = Store.open(server.render_as_string(hide_password=False))
-    name = f"idflow_bench_events_{os.getpid()}"
-    try:
-        _admin(admin, f'CREATE DATABASE "{name}"')
-    except Exception as exc:
-        admin.dispose()
-        print(f"postgresql skipped: {server!s} is not reachable ({type(exc).__name__})")
-        yield None
-        return
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        _admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-def _admin(admin: Store, statement: str) -> None:
-    with admin.engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT")
-        conn.execute(text(statement))
 
 
 if __name__ == "__main__":
