@@ -366,12 +366,16 @@ class Attempts:
         with self.runtime.store.begin() as conn:
             if abandoned is not None:
                 why = _NOT_RESUMED.get(reason, str(reason))
-                if abandoned.checkpoint.trace:
+                if delivery.event_id is None and not abandoned.checkpoint.trace:
+                    # An accepted API run still at the point it was queued with.
+                    # One whose first step is a connector call has an empty trace
+                    # at that checkpoint too, so it is said never to have started
+                    # although its call may have been made.
+                    message = f"The run was accepted but never started: {why}."
+                else:
                     message = (
                         f"The run stopped at a checkpoint and was not resumed: {why}."
                     )
-                else:
-                    message = f"The run was accepted but never started: {why}."
                 error = (
                     {"message": message}
                     if code is None

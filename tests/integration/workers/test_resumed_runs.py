@@ -19,7 +19,6 @@ import pytest
 from sqlalchemy import func, select
 
 from idflow.runtime import Runtime
-from idflow.services import connectors as connector_service
 from idflow.services import deliveries as delivery_service
 from idflow.services import flows as flow_service
 from idflow.services import runs as run_service
@@ -50,7 +49,7 @@ from tests.integration.connectors.servers import (
     Reply,
     recording_server,
 )
-from tests.integration.workers.conftest import ManualClock
+from tests.integration.workers.conftest import ManualClock, add_http_connector
 
 ROLE_THEN_CALLS = {
     "id": "role-then-calls",
@@ -109,17 +108,8 @@ def http_server() -> Iterator[RecordingServer]:
 @pytest.fixture
 def crm(runtime: Runtime, project_id: str, http_server: RecordingServer) -> None:
     """The HTTP connector the flows call."""
-    with runtime.store.begin() as conn:
-        connector_service.create_connector(
-            conn,
-            runtime.connectors.keyring,
-            CLI_ACTOR,
-            project_id,
-            name="crm",
-            connector_type="http",
-            # One try per step: each failure here is a failed attempt.
-            settings={"baseUrl": http_server.url, "maxAttempts": 1},
-        )
+    # One try per step: each failure here is a failed attempt.
+    add_http_connector(runtime, project_id, "crm", http_server.url, maxAttempts=1)
 
 
 @pytest.fixture
@@ -321,8 +311,53 @@ def test_a_run_left_at_a_checkpoint_ends_when_its_flow_is_switched_off(
     run = _run(runtime, project_id, first.run_id)
     assert run.status is RunStatus.FAILED
     assert run.error is not None
-    assert "its flow was switched off" in run.error["message"]
+    assert run.error["message"] == (
+        "The run stopped at a checkpoint and was not resumed: its flow was switched off."
+    )
     assert _checkpoints(runtime) == 0
+
+
+CALL_FIRST = {
+    "id": "call-first",
+    "trigger": {"events": ["order.placed"]},
+    "steps": [
+        {
+            "id": "notify",
+            "action": "http-connector",
+            "with": {"connector": "crm", "path": "/orders", "method": "POST"},
+        },
+        {"id": "done", "end": {"ok": True}},
+    ],
+}
+
+
+def test_an_event_run_checkpointed_at_its_first_step_is_said_to_have_stopped_there(
+    runtime: Runtime,
+    project_id: str,
+    crm: None,
+    http_server: RecordingServer,
+    save_flow: Callable[[dict[str, Any]], None],
+    post_event: Callable[..., AuditEvent],
+    make_worker: Callable[..., Worker],
+    clock: ManualClock,
+) -> None:
+    # Its checkpoint has an empty trace, as an accepted API run's has; it did
+    # start, and its call was made.
+    save_flow(CALL_FIRST)
+    post_event("order.placed")
+    http_server.script("/orders", Reply(status=503))
+    worker = make_worker()
+    [first] = worker.run_until_idle()
+    with runtime.store.begin() as conn:
+        flow_service.set_flow_disabled(conn, CLI_ACTOR, project_id, "call-first", True)
+    clock.advance(60)
+
+    [second] = worker.run_until_idle()
+
+    assert second.outcome is Outcome.SKIPPED
+    run = _run(runtime, project_id, first.run_id)
+    assert run.error is not None
+    assert run.error["message"].startswith("The run stopped at a checkpoint")
 
 
 def _taken_over_during_the_first_call(
