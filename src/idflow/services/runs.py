@@ -166,8 +166,10 @@ def _run(
             if resume is not None:
                 context = dict(resume.context)
                 point = ResumePoint(resume.task_id, context, resume.trace, resumed)
-                # Running again: a checkpoint of this attempt commits it so.
-                run_store.update_run(conn, _run_record(info, trigger, client, None))
+                if accepted is not None and accepted.status is not RunStatus.RUNNING:
+                    # Running again after a failed attempt: a checkpoint of this
+                    # attempt commits it so.
+                    run_store.update_run(conn, _run_record(info, trigger, client, None))
             else:
                 context = _first_context(run_id, flow_id, plan.version, started, client)
                 if triggering_event is not None:
