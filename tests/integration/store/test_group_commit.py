@@ -17,19 +17,12 @@ from sqlalchemy import event, text
 from idflow.errors import StoreError
 from idflow.store.database import Store
 from idflow.store.group_commit import GroupCommitThread
+from tests.integration.store.notes import create_notes, insert_note, stored_notes
 
 
 @pytest.fixture
 def notes(sqlite_file_store: Store) -> Store:
-    with sqlite_file_store.begin() as conn:
-        conn.execute(text("CREATE TABLE notes (name TEXT PRIMARY KEY)"))
-        # Checked at COMMIT only: a way to make a real commit fail.
-        conn.execute(
-            text(
-                "CREATE TABLE pins (note TEXT REFERENCES notes(name) "
-                "DEFERRABLE INITIALLY DEFERRED)"
-            )
-        )
+    create_notes(sqlite_file_store)
     return sqlite_file_store
 
 
@@ -49,16 +42,10 @@ def commits(notes: Store) -> Iterator[list[int]]:
 def add(store: Store, name: str) -> Callable[[], str]:
     def work() -> str:
         with store.begin() as conn:
-            conn.execute(text("INSERT INTO notes VALUES (:n)"), {"n": name})
+            insert_note(conn, name)
         return name
 
     return work
-
-
-def stored(store: Store) -> list[str]:
-    """The names another connection sees: what has been committed."""
-    with store.engine.connect() as conn:
-        return [r[0] for r in conn.execute(text("SELECT name FROM notes ORDER BY 1"))]
 
 
 def test_a_batch_commits_once_and_shows_nothing_before(
@@ -67,13 +54,13 @@ def test_a_batch_commits_once_and_shows_nothing_before(
     with notes.batch():
         add(notes, "a")()
         add(notes, "b")()
-        assert stored(notes) == []
+        assert stored_notes(notes) == []
         with notes.connect() as conn:
             # Reads in the batch see its own writes.
             seen = conn.execute(text("SELECT count(*) FROM notes")).scalar_one()
         assert seen == 2
 
-    assert stored(notes) == ["a", "b"]
+    assert stored_notes(notes) == ["a", "b"]
     assert len(commits) == 1
 
 
@@ -85,14 +72,14 @@ def test_a_failing_block_rolls_back_alone(notes: Store) -> None:
             raise RuntimeError("the block fails")
         add(notes, "also kept")()
 
-    assert stored(notes) == ["also kept", "kept"]
+    assert stored_notes(notes) == ["also kept", "kept"]
 
 
 def test_work_after_commit_waits_for_the_commit(notes: Store) -> None:
     seen: list[list[str]] = []
     with notes.batch():
         add(notes, "a")()
-        notes.after_commit(lambda: seen.append(stored(notes)))
+        notes.after_commit(lambda: seen.append(stored_notes(notes)))
         assert seen == []
     assert seen == [["a"]]
 
@@ -110,21 +97,21 @@ def test_work_after_commit_is_dropped_when_the_batch_rolls_back(
         notes.after_commit(lambda: ran.append("ran"))
         raise RuntimeError("the batch fails")
     assert ran == []
-    assert stored(notes) == []
+    assert stored_notes(notes) == []
 
 
 def test_flush_commits_early_and_frees_the_write_lock(notes: Store) -> None:
     with notes.batch():
         add(notes, "before")()
         notes.flush()
-        assert stored(notes) == ["before"]
+        assert stored_notes(notes) == ["before"]
         # Another connection can take the write lock while the batch waits.
         with notes.engine.connect() as other:
             other.exec_driver_sql("PRAGMA busy_timeout=0")
             other.execute(text("INSERT INTO notes VALUES ('other')"))
             other.commit()
         add(notes, "after")()
-    assert stored(notes) == ["after", "before", "other"]
+    assert stored_notes(notes) == ["after", "before", "other"]
 
 
 def test_a_failed_commit_loses_the_whole_batch(notes: Store) -> None:
@@ -135,11 +122,11 @@ def test_a_failed_commit_loses_the_whole_batch(notes: Store) -> None:
     with pytest.raises(StoreError, match="FOREIGN KEY"), notes.batch():
         add(notes, "a")()
         orphan_pin()
-    assert stored(notes) == []
+    assert stored_notes(notes) == []
 
     # The store is usable again afterwards.
     add(notes, "b")()
-    assert stored(notes) == ["b"]
+    assert stored_notes(notes) == ["b"]
 
 
 class HeldStoreThread:
@@ -177,7 +164,7 @@ def test_queued_writes_share_one_commit(
     held.run()
 
     assert [f.result(10) for f in futures] == [f"n{i}" for i in range(10)]
-    assert stored(notes) == sorted(f"n{i}" for i in range(10))
+    assert stored_notes(notes) == sorted(f"n{i}" for i in range(10))
     assert len(commits) == 1
 
 
@@ -190,7 +177,7 @@ def test_no_job_hears_of_success_before_its_commit(
     def look() -> None:
         # Runs after `first` in the same batch, before the batch commits.
         state["first answered"] = first.done()
-        state["first committed"] = stored(notes)
+        state["first committed"] = stored_notes(notes)
 
     second = held.thread.submit(look)
     held.run()
@@ -212,7 +199,7 @@ def test_a_failing_job_keeps_its_error_and_the_others_their_writes(
     with pytest.raises(StoreError, match="UNIQUE"):
         duplicate.result(10)
     assert later.result(10) == "later"
-    assert stored(notes) == ["good", "later"]
+    assert stored_notes(notes) == ["good", "later"]
 
 
 def test_a_failed_group_commit_fails_every_job_in_it(
@@ -239,7 +226,7 @@ def test_a_failed_group_commit_fails_every_job_in_it(
     for future in [*futures, read]:
         with pytest.raises(StoreError, match="FOREIGN KEY"):
             future.result(10)
-    assert stored(notes) == []
+    assert stored_notes(notes) == []
 
 
 def test_a_flush_keeps_what_it_committed_when_the_batch_fails(
@@ -263,7 +250,7 @@ def test_a_flush_keeps_what_it_committed_when_the_batch_fails(
     assert flushed.result(10) == "flushed"
     with pytest.raises(StoreError):
         failing.result(10)
-    assert stored(notes) == ["before", "flushed"]
+    assert stored_notes(notes) == ["before", "flushed"]
 
 
 def test_shutdown_runs_what_was_queued_and_refuses_more(notes: Store) -> None:
@@ -272,7 +259,7 @@ def test_shutdown_runs_what_was_queued_and_refuses_more(notes: Store) -> None:
     thread.shutdown(wait=True)
 
     assert all(f.done() for f in futures)
-    assert len(stored(notes)) == 5
+    assert len(stored_notes(notes)) == 5
     with pytest.raises(RuntimeError, match="shut down"):
         thread.submit(add(notes, "late"))
 
@@ -296,7 +283,7 @@ def test_coroutines_awaiting_the_store_thread_get_their_answers_after_the_commit
         answers: list[object] = list(await asyncio.gather(*waiting))
         with pytest.raises(LookupError, match="no such note"):
             await failing
-        answers.append(stored(notes))
+        answers.append(stored_notes(notes))
         return answers
 
     answers = asyncio.run(main())
@@ -320,7 +307,7 @@ def test_a_coroutine_that_gave_up_is_skipped(
             await abandoned
 
     asyncio.run(main())
-    assert stored(notes) == ["kept"]
+    assert stored_notes(notes) == ["kept"]
 
 
 def test_shutdown_can_cancel_what_has_not_started(
@@ -342,4 +329,4 @@ def test_shutdown_can_cancel_what_has_not_started(
     asyncio.run(main())
     held.first.result(10)
     held.thread.shutdown()
-    assert stored(notes) == []
+    assert stored_notes(notes) == []

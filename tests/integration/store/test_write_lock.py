@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from idflow.errors import StoreError
 from idflow.store.database import Store
+from tests.integration.store.notes import create_notes, insert_note, stored_notes
 
 JOIN_SECONDS = 30.0
 # Long enough for the other thread to reach its BEGIN while the lock is held.
@@ -31,15 +32,7 @@ def _no_busy_wait(dbapi_connection: Any, _record: Any) -> None:
 @pytest.fixture
 def notes(sqlite_file_store: Store) -> Store:
     """The store with a scratch table, on connections that never wait for SQLite's lock."""
-    with sqlite_file_store.begin() as conn:
-        conn.execute(text("CREATE TABLE notes (name TEXT PRIMARY KEY)"))
-        # Checked at COMMIT only: a way to make a real commit fail.
-        conn.execute(
-            text(
-                "CREATE TABLE pins (note TEXT REFERENCES notes(name) "
-                "DEFERRABLE INITIALLY DEFERRED)"
-            )
-        )
+    create_notes(sqlite_file_store)
     # Runs after the store's own set-up on each new connection; disposing first
     # leaves no connection opened before it.
     sqlite_file_store.dispose()
@@ -47,18 +40,9 @@ def notes(sqlite_file_store: Store) -> Store:
     return sqlite_file_store
 
 
-def insert(conn: Any, name: str) -> None:
-    conn.execute(text("INSERT INTO notes VALUES (:n)"), {"n": name})
-
-
 def add(store: Store, name: str) -> None:
     with store.begin() as conn:
-        insert(conn, name)
-
-
-def stored(store: Store) -> list[str]:
-    with store.engine.connect() as conn:
-        return [r[0] for r in conn.execute(text("SELECT name FROM notes ORDER BY 1"))]
+        insert_note(conn, name)
 
 
 class Writer(threading.Thread):
@@ -86,9 +70,9 @@ class Writer(threading.Thread):
 def test_without_the_store_a_second_writer_fails_at_once(notes: Store) -> None:
     # The set-up these tests rely on: two writers that bypass the store meet.
     with notes.engine.connect() as first, notes.engine.connect() as second:
-        insert(first, "first")
+        insert_note(first, "first")
         with pytest.raises(OperationalError, match="database is locked"):
-            insert(second, "second")
+            insert_note(second, "second")
         first.rollback()
 
 
@@ -100,7 +84,7 @@ def test_a_write_waits_for_a_batch_on_another_thread_and_both_commit(
 
     def batch() -> None:
         with notes.batch(), notes.begin() as conn:
-            insert(conn, "batch")
+            insert_note(conn, "batch")
             batch_open.set()
             writer_going.wait(JOIN_SECONDS)
             time.sleep(OVERLAP_SECONDS)
@@ -114,7 +98,7 @@ def test_a_write_waits_for_a_batch_on_another_thread_and_both_commit(
     for thread in threads:
         thread.finish()
 
-    assert stored(notes) == ["batch", "begin"]
+    assert stored_notes(notes) == ["batch", "begin"]
 
 
 def test_a_batch_waits_for_a_write_on_another_thread_and_both_commit(
@@ -125,7 +109,7 @@ def test_a_batch_waits_for_a_write_on_another_thread_and_both_commit(
 
     def write() -> None:
         with notes.begin() as conn:
-            insert(conn, "begin")
+            insert_note(conn, "begin")
             write_open.set()
             batch_going.wait(JOIN_SECONDS)
             time.sleep(OVERLAP_SECONDS)
@@ -140,7 +124,7 @@ def test_a_batch_waits_for_a_write_on_another_thread_and_both_commit(
     for thread in threads:
         thread.finish()
 
-    assert stored(notes) == ["batch", "begin"]
+    assert stored_notes(notes) == ["batch", "begin"]
 
 
 def test_many_threads_writing_alone_and_in_batches_all_commit(notes: Store) -> None:
@@ -171,13 +155,13 @@ def test_many_threads_writing_alone_and_in_batches_all_commit(notes: Store) -> N
     for thread in threads:
         thread.finish()
 
-    assert len(stored(notes)) == 160
+    assert len(stored_notes(notes)) == 160
 
 
 def test_failed_writes_hand_the_lock_back(notes: Store) -> None:
     def fail_both_ways() -> None:
         with pytest.raises(RuntimeError), notes.begin() as conn:
-            insert(conn, "rolled back")
+            insert_note(conn, "rolled back")
             raise RuntimeError("the block fails")
         with (
             pytest.raises(StoreError, match="FOREIGN KEY"),
@@ -205,7 +189,7 @@ def test_failed_writes_hand_the_lock_back(notes: Store) -> None:
         done.set()
     owner.finish()
 
-    assert stored(notes) == ["after"]
+    assert stored_notes(notes) == ["after"]
 
 
 def test_reads_do_not_wait_for_a_writer(notes: Store) -> None:

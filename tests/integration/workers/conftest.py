@@ -12,6 +12,7 @@ from idflow.clock import now_ms
 from idflow.flows.authoring import compile_authoring
 from idflow.runtime import Runtime
 from idflow.services import audit as audit_service
+from idflow.services import connectors as connector_service
 from idflow.services import flows as flow_service
 from idflow.services import projects as project_service
 from idflow.services import users as user_service
@@ -137,3 +138,19 @@ def deliveries_of(runtime: Runtime, project_id: str) -> Callable[..., list[Deliv
             )
 
     return find
+
+
+def add_http_connector(
+    runtime: Runtime, project_id: str, name: str, base_url: str, **settings: Any
+) -> None:
+    """Save an HTTP connector for the project's flows to call (needs a secret key)."""
+    with runtime.store.begin() as conn:
+        connector_service.create_connector(
+            conn,
+            runtime.connectors.keyring,
+            CLI_ACTOR,
+            project_id,
+            name=name,
+            connector_type="http",
+            settings={"baseUrl": base_url, **settings},
+        )

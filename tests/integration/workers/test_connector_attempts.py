@@ -9,15 +9,13 @@ from typing import Any
 import pytest
 
 from idflow.runtime import Runtime
-from idflow.services import connectors as connector_service
-from idflow.services.audit import CLI_ACTOR
 from idflow.store.database import Store
 from idflow.store.records import AuditEvent, Delivery, DeliveryStatus
 from idflow.workers.config import DeliverySettings
 from idflow.workers.worker import Worker
 from tests.integration.connectors.conftest import make_runtime
 from tests.integration.connectors.servers import RecordingServer, recording_server
-from tests.integration.workers.conftest import ManualClock
+from tests.integration.workers.conftest import ManualClock, add_http_connector
 
 # The call is made, then the run fails: every attempt repeats the call.
 CALL_THEN_FAIL = {
@@ -63,16 +61,7 @@ def test_every_attempt_at_a_delivery_sends_the_same_idempotency_key(
     clock: ManualClock,
     deliveries_of: Callable[..., list[Delivery]],
 ) -> None:
-    with runtime.store.begin() as conn:
-        connector_service.create_connector(
-            conn,
-            runtime.connectors.keyring,
-            CLI_ACTOR,
-            project_id,
-            name="crm",
-            connector_type="http",
-            settings={"baseUrl": http_server.url},
-        )
+    add_http_connector(runtime, project_id, "crm", http_server.url)
     save_flow(CALL_THEN_FAIL)
     post_event("order.placed")
     post_event("order.placed")
