@@ -248,3 +248,49 @@ def _wait_for_result(http: httpx.Client, execution_id: str) -> dict[str, Any]:
         if result["status"] != "running" or time.monotonic() > deadline:
             return result
         time.sleep(0.05)
+
+
+def _decide_flow(path: Path, status_when_inactive: str) -> Path:
+    path.write_text(
+        f"""
+id: decide-only
+steps:
+  - id: check
+    if:
+      - id: inactive
+        when: client.daysInactive greater-than 90
+        goto: off
+    else: on
+  - id: off
+    end: {{userId: "{{{{ client.userId }}}}", status: {status_when_inactive}}}
+  - id: on
+    end: {{userId: "{{{{ client.userId }}}}", status: enabled}}
+"""
+    )
+    return path
+
+
+def test_a_flow_of_conditions_alone_follows_changes_made_by_another_process(
+    api: Server, http: httpx.Client, tmp_path: Path
+) -> None:
+    # Such runs are made on the event loop from the cached plan; the CLI is
+    # another process, which the cache never hears from.
+    api.cli("flow", "apply", str(_decide_flow(tmp_path / "v1.yaml", "disabled")))
+    body = {"flowId": "decide-only", "input": {"userId": "U7", "daysInactive": 120}}
+    answers = [http.post("/v1/mgmt/flow/run", json=body) for _ in range(3)]
+    assert [a.json() for a in answers] == [
+        {"output": {"userId": "U7", "status": "disabled"}}
+    ] * 3
+
+    api.cli("flow", "apply", str(_decide_flow(tmp_path / "v2.yaml", "suspended")))
+    after_import = http.post("/v1/mgmt/flow/run", json=body)
+    api.cli("flow", "disable", "decide-only")
+    after_disable = http.post("/v1/mgmt/flow/run", json=body)
+    api.cli("flow", "enable", "decide-only")
+    after_enable = http.post("/v1/mgmt/flow/run", json=body)
+
+    assert after_import.json() == {"output": {"userId": "U7", "status": "suspended"}}
+    error_body(after_disable, 409, "E102105")
+    assert after_enable.json() == {"output": {"userId": "U7", "status": "suspended"}}
+    recorded = api.cli_json("runs", "list", "--flow", "decide-only")
+    assert sorted(run["flowVersion"] for run in recorded) == [1, 1, 1, 2, 2]

@@ -111,7 +111,20 @@ async def authenticate(
     Raises:
         Unauthorized: when the bearer is missing, malformed or not valid.
     """
-    project_id, secret = parse_bearer(request.headers.get("authorization"))
+    return await authenticate_bearer(
+        request.headers.get("authorization"), runtime, cache
+    )
+
+
+async def authenticate_bearer(
+    header: str | None, runtime: Runtime, cache: KeyCache
+) -> Principal:
+    """Return the caller whose `Authorization` header this is.
+
+    Raises:
+        Unauthorized: when the bearer is missing, malformed or not valid.
+    """
+    project_id, secret = parse_bearer(header)
     key_hash = projects.hash_key(secret)
     key = cache.get(project_id, key_hash)
     if key is None:

@@ -9,6 +9,7 @@ sends unset keys as `null`. Types are strict, so `"true"` is not a boolean and
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -21,7 +22,8 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive
 
 from idflow.errors import BadRequest, InvalidArgument, PayloadTooLarge
 
@@ -97,12 +99,49 @@ async def read_json(request: Request, max_bytes: int) -> dict[str, Any]:
         BadRequest: when it is not JSON or not an object.
     """
     length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > max_bytes:
+    return await read_json_chunks(request.stream(), length, max_bytes)
+
+
+async def read_json_from(
+    receive: Receive, content_length: str | None, max_bytes: int
+) -> dict[str, Any]:
+    """`read_json` for a plain ASGI endpoint, reading from its `receive`.
+
+    Raises:
+        PayloadTooLarge: when the body is longer than `max_bytes`.
+        BadRequest: when it is not JSON or not an object.
+        ClientDisconnect: when the client went away before the body ended.
+    """
+    return await read_json_chunks(_chunks(receive), content_length, max_bytes)
+
+
+async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+    # What Starlette's `Request.stream` does, for an app without a Request.
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
+
+
+async def read_json_chunks(
+    chunks: AsyncIterator[bytes], content_length: str | None, max_bytes: int
+) -> dict[str, Any]:
+    """Gather a body from its chunks and decode it as a JSON object.
+
+    Raises:
+        PayloadTooLarge: when the body is longer than `max_bytes`, as declared
+            or as sent.
+        BadRequest: when it is not JSON or not an object.
+    """
+    if content_length and content_length.isdigit() and int(content_length) > max_bytes:
         raise PayloadTooLarge(
-            f"The request body has {length} bytes: at most {max_bytes} are accepted."
+            f"The request body has {content_length} bytes: at most {max_bytes} are accepted."
         )
     body = b""
-    async for chunk in request.stream():
+    async for chunk in chunks:
         body += chunk
         if len(body) > max_bytes:
             raise PayloadTooLarge(

@@ -13,12 +13,14 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from starlette.requests import Request
+from starlette.types import Scope
 
 from idflow.api import auth
 from idflow.api.bodies import parse_body, read_json
 from idflow.api.rate_limits import RateLimiter
 from idflow.errors import InvalidArgument
 from idflow.runtime import Runtime
+from idflow.services.run_recorder import RunRecorder
 from idflow.store.records import KeyScope
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -32,9 +34,11 @@ class ApiContext:
     runtime: Runtime
     keys: auth.KeyCache = field(default_factory=auth.KeyCache)
     limiter: RateLimiter = field(init=False)
+    recorder: RunRecorder = field(init=False)
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.runtime.settings.rate_limits)
+        self.recorder = RunRecorder(self.runtime)
 
     @staticmethod
     def of(request: Request) -> ApiContext:
@@ -49,10 +53,25 @@ class ApiContext:
             Unauthorized: when the bearer is missing or wrong.
             RateLimited: when the project has spent its budget for the endpoint.
         """
-        principal = await auth.authenticate(request, self.runtime, self.keys)
-        self.note(request, project_id=principal.project_id)
+        return await self.principal_of(
+            request.scope, request.headers.get("authorization")
+        )
+
+    async def principal_of(
+        self, scope: Scope, authorization: str | None
+    ) -> auth.Principal:
+        """`principal` for a plain ASGI endpoint: its scope and `Authorization` header.
+
+        Raises:
+            Unauthorized: when the bearer is missing or wrong.
+            RateLimited: when the project has spent its budget for the endpoint.
+        """
+        principal = await auth.authenticate_bearer(
+            authorization, self.runtime, self.keys
+        )
+        note(scope, project_id=principal.project_id)
         # Counted after authentication, so only real projects hold counters.
-        self.limiter.check(principal.project_id, request.scope["path"])
+        self.limiter.check(principal.project_id, scope["path"])
         return principal
 
     async def authorize(self, request: Request, scope: KeyScope) -> auth.Principal:
@@ -92,8 +111,13 @@ class ApiContext:
     @staticmethod
     def note(request: Request, **fields: Any) -> None:
         """Attach fields to the request's log line (project, run id)."""
-        notes: dict[str, Any] = request.scope.setdefault("idflow.notes", {})
-        notes.update(fields)
+        note(request.scope, **fields)
+
+
+def note(scope: Scope, **fields: Any) -> None:
+    """Attach fields to the log line of the request a scope belongs to."""
+    notes: dict[str, Any] = scope.setdefault("idflow.notes", {})
+    notes.update(fields)
 
 
 def query_param(request: Request, name: str) -> str | None:

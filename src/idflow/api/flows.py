@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive, Scope, Send
 
-from idflow.api.bodies import WireModel
-from idflow.api.context import ApiContext
-from idflow.api.responses import JsonResponse
+from idflow.api.bodies import WireModel, parse_body, read_json_from
+from idflow.api.context import ApiContext, note
+from idflow.api.responses import JsonResponse, exception_response
 from idflow.errors import FlowDefinitionError, FlowInvalid, RunFailed
 from idflow.flows.descope import normalize_document, v1_to_v2
 from idflow.services import flows as flow_service
@@ -60,31 +61,93 @@ class RunBody(WireModel):
         return self.tenant
 
 
-async def run_flow(request: Request) -> JsonResponse:
+# The API's most called endpoint, served as plain ASGI: the request log hands
+# it the request ahead of Starlette's routing and middleware (`SHORTCUTS` in
+# idflow.api.app), and `ROUTES` lists the same object, so it is found either
+# way and answers alike. It answers its own errors, as the application's
+# exception handlers would. Its docstring is its OpenAPI description.
+class RunFlowEndpoint:
     """Run a flow synchronously and answer its End outputs as `{"output": …}`."""
-    api = ApiContext.of(request)
-    principal = await api.principal(request)
-    principal.require(KeyScope.RUN_FLOWS)
-    body = await api.body(request, RunBody)
 
-    # A run that waits on connectors must not hold the SQLite store thread.
-    run = await api.runtime.call_run(
-        principal.project_id,
-        body.flowId,
-        lambda: runs.start_run(
-            api.runtime,
-            principal.project_id,
-            body.flowId,
-            body.run_input(),
-            RunTrigger.API,
-            preview=body.run_preview(),
-            tenant_id=body.run_tenant(),
-        ),
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request; `scope["app"]` is the Starlette application."""
+        api: ApiContext = scope["app"].state.idflow
+        try:
+            response = await self._answer(api, scope, receive)
+        except ClientDisconnect:
+            return  # Nobody is left to answer.
+        except Exception as exc:
+            response = exception_response(exc, scope.get("idflow.request_id", "-"))
+        await response(scope, receive, send)
+
+    @staticmethod
+    async def _answer(api: ApiContext, scope: Scope, receive: Receive) -> JsonResponse:
+        authorization = content_length = None
+        for name, value in scope["headers"]:
+            # The first of a repeated header counts, as Starlette reads it.
+            if name == b"authorization" and authorization is None:
+                authorization = value.decode("latin-1")
+            elif name == b"content-length" and content_length is None:
+                content_length = value.decode("latin-1")
+        principal = await api.principal_of(scope, authorization)
+        principal.require(KeyScope.RUN_FLOWS)
+        data = await read_json_from(
+            receive, content_length, api.runtime.settings.max_body_bytes
+        )
+        body = parse_body(RunBody, data)
+
+        run = await _run_context_only(api, principal.project_id, body)
+        if run is None:
+            # A run that waits on connectors must not hold the SQLite store thread.
+            run = await api.runtime.call_run(
+                principal.project_id,
+                body.flowId,
+                lambda: runs.start_run(
+                    api.runtime,
+                    principal.project_id,
+                    body.flowId,
+                    body.run_input(),
+                    RunTrigger.API,
+                    preview=body.run_preview(),
+                    tenant_id=body.run_tenant(),
+                ),
+            )
+        note(scope, run_id=run.run_id)
+        if run.status is not RunStatus.COMPLETED:
+            raise run_failure(run)
+        return JsonResponse({"output": run.outputs or {}})
+
+
+run_flow = RunFlowEndpoint()
+
+
+async def _run_context_only(
+    api: ApiContext, project_id: str, body: RunBody
+) -> Run | None:
+    """Make the run on the event loop when its flow needs nothing but its context.
+
+    Conditions and End alone need no store until the run is recorded, so such
+    a run skips the store thread's queue; the recorder writes it with others
+    in one transaction (`services.run_recorder`). A preview or a run for a
+    tenant takes the standard path, as does any flow whose current plan is
+    not cached as context-only.
+
+    Returns:
+        The recorded run, or None when the standard path must make it: the
+        flow does not qualify, or it changed since its plan was cached.
+    """
+    if body.run_preview() or body.run_tenant() is not None:
+        return None
+    plan = api.runtime.plans.context_only_plan(project_id, body.flowId)
+    if plan is None:
+        return None
+    run = runs.make_context_only_run(
+        api.runtime, plan, project_id, body.flowId, body.run_input()
     )
-    api.note(request, run_id=run.run_id)
-    if run.status is not RunStatus.COMPLETED:
-        raise run_failure(run)
-    return JsonResponse({"output": run.outputs or {}})
+    if not await api.recorder.record(run):
+        return None
+    runs.log_finished(run)
+    return run
 
 
 async def run_flow_async(request: Request) -> JsonResponse:

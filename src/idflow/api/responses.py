@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
 from starlette.responses import Response
 
-from idflow.errors import ApiError, RateLimited
+from idflow.errors import ApiError, ConfigurationError, RateLimited
+
+logger = logging.getLogger(__name__)
 
 # idflow's own unexpected fault; never used for a flow's business outcome.
 INTERNAL_ERROR_CODE = "E010500"
@@ -58,3 +61,28 @@ def internal_error_response(request_id: str) -> JsonResponse:
         },
         status_code=500,
     )
+
+
+def exception_response(exc: Exception, request_id: str) -> JsonResponse:
+    """Answer an exception a handler raised: its own error, or a logged 500.
+
+    What the application's exception handlers answer, for them and for the
+    endpoints served as plain ASGI (`idflow.api.app.RequestLog`).
+    """
+    if isinstance(exc, ApiError):
+        return error_response(exc)
+    if isinstance(exc, ConfigurationError):
+        logger.error(
+            "Request %s cannot be served as the server is configured: %s",
+            request_id,
+            exc.message,
+            extra={"event_name": "request_misconfigured"},
+        )
+        return configuration_error_response(exc.message, request_id)
+    logger.error(
+        "Request %s failed unexpectedly",
+        request_id,
+        exc_info=exc,
+        extra={"event_name": "request_crashed"},
+    )
+    return internal_error_response(request_id)

@@ -70,12 +70,21 @@ class PlannedStep:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """A flow version compiled for running."""
+    """A flow version compiled for running.
+
+    Attributes:
+        context_only: the plan holds conditions and End only. A run of it
+            reads nothing but its context and changes nothing outside it, and
+            ends within as many steps as the plan has tasks (validation
+            refuses cycles), so it may be made anywhere, even on the event
+            loop (`services.runs.make_context_only_run`).
+    """
 
     flow: Flow
     version: int
     first_task_id: str
     steps: Mapping[str, PlannedStep]
+    context_only: bool = False
 
 
 def compile_plan(
@@ -107,7 +116,11 @@ def compile_plan(
             steps[task.id] = planner.plan_step(task)
     raise_problems([*problems, *planner.problems], repr(flow.flow_id or source))
 
-    return Plan(flow, version, flow.first_task_id or "", steps)
+    context_only = all(
+        step.task.kind is TaskKind.CONDITION or step.task.is_end
+        for step in steps.values()
+    )
+    return Plan(flow, version, flow.first_task_id or "", steps, context_only)
 
 
 class _Planner:

@@ -230,6 +230,9 @@ class PlanCache:
             OrderedDict()
         )
         self._connector_hints: OrderedDict[tuple[str, str], bool] = OrderedDict()
+        # Per (project, flow): the current version's plan handed out last,
+        # when it is context-only (see `context_only_plan`).
+        self._context_only: OrderedDict[tuple[str, str], Plan] = OrderedDict()
         self._lock = threading.Lock()
 
     def uses_connectors(self, project_id: str, flow_id: str) -> bool | None:
@@ -243,6 +246,27 @@ class PlanCache:
         """
         with self._lock:
             return self._connector_hints.get((project_id, flow_id))
+
+    def context_only_plan(self, project_id: str, flow_id: str) -> Plan | None:
+        """The flow's current plan as last handed out, when it is context-only.
+
+        A run of such a plan needs no store until it is recorded, so the API
+        makes it without a turn on the store thread. The flow may have
+        changed since: whoever records the run checks the version is still
+        current and switched on, in the transaction that records it, and
+        calls `forget_context_only` when it is not.
+
+        Returns:
+            None when the last plan handed out was not context-only, or was
+            for a flow switched off or gone, or none was handed out yet.
+        """
+        with self._lock:
+            return self._context_only.get((project_id, flow_id))
+
+    def forget_context_only(self, project_id: str, flow_id: str) -> None:
+        """Drop the flow's context-only plan: the flow changed under it."""
+        with self._lock:
+            self._context_only.pop((project_id, flow_id), None)
 
     def plan_for_run(
         self, conn: Any, project_id: str, flow_id: str, version: int | None = None
@@ -260,18 +284,26 @@ class PlanCache:
             FlowNotFound: when the project has no such flow or version.
             FlowDisabled: when the flow is switched off.
         """
-        record = require_flow(conn, project_id, flow_id)
+        try:
+            record = require_flow(conn, project_id, flow_id)
+        except FlowNotFound:
+            self.forget_context_only(project_id, flow_id)
+            raise
         if record.disabled:
+            self.forget_context_only(project_id, flow_id)
             raise FlowDisabled(
                 f"Flow {flow_id!r} is disabled: enable it before running it."
             )
 
+        current = version is None or version == record.current_version
         key = (project_id, flow_id, version or record.current_version)
         with self._lock:
             cached = self._plans.get(key)
             if cached is not None:
                 self._plans.move_to_end(key)
                 self._note_connectors(project_id, flow_id, cached[1])
+                if current:
+                    self._note_current(project_id, flow_id, cached[0])
                 return cached[0]
 
         found = flow_store.get_flow_version(conn, project_id, flow_id, key[2])
@@ -288,7 +320,19 @@ class PlanCache:
             if len(self._plans) > self._size:
                 self._plans.popitem(last=False)
             self._note_connectors(project_id, flow_id, connectors)
+            if current:
+                self._note_current(project_id, flow_id, plan)
         return plan
+
+    def _note_current(self, project_id: str, flow_id: str, plan: Plan) -> None:
+        # Called with the lock held, for each plan of a current version.
+        key = (project_id, flow_id)
+        if not plan.context_only:
+            self._context_only.pop(key, None)
+        elif self._context_only.get(key) is not plan:
+            self._context_only[key] = plan
+            if len(self._context_only) > CONNECTOR_HINTS_SIZE:
+                self._context_only.popitem(last=False)
 
     def _note_connectors(self, project_id: str, flow_id: str, uses: bool) -> None:
         # Called with the lock held, on every plan handed out.

@@ -18,6 +18,7 @@ import orjson
 
 from idflow.clock import new_id, now_ms
 from idflow.engine.contract import ResumePoint, RunInfo
+from idflow.engine.plan import Plan
 from idflow.engine.runner import RunOutcome, execute
 from idflow.errors import InvalidArgument, PayloadTooLarge, RunNotFound
 from idflow.logs import bound
@@ -197,24 +198,69 @@ def _run(
                 hooks.before_commit(session.conn, run)
     except _RollBack:
         session.save_failed_run(run)
-        if preview:
-            return run
-        logger.info(
-            "Run %s of flow %s failed at task %s",
-            run_id,
-            flow_id,
-            run.error and run.error.get("taskId"),
-            extra={"event_name": "run_failed"},
-        )
+        if not preview:
+            log_finished(run)
         return run
 
-    logger.debug(
-        "Run %s of flow %s completed",
-        run_id,
-        flow_id,
-        extra={"event_name": "run_finished"},
-    )
+    log_finished(run)
     return run
+
+
+def log_finished(run: Run) -> None:
+    """Log the end of a recorded run: at INFO when it failed, else at DEBUG."""
+    with bound(run.project_id, run.run_id):
+        if run.status is RunStatus.FAILED:
+            logger.info(
+                "Run %s of flow %s failed at task %s",
+                run.run_id,
+                run.flow_id,
+                run.error and run.error.get("taskId"),
+                extra={"event_name": "run_failed"},
+            )
+        else:
+            logger.debug(
+                "Run %s of flow %s completed",
+                run.run_id,
+                run.flow_id,
+                extra={"event_name": "run_finished"},
+            )
+
+
+def make_context_only_run(
+    runtime: Runtime,
+    plan: Plan,
+    project_id: str,
+    flow_id: str,
+    inputs: Mapping[str, Any] | None,
+) -> Run:
+    """Make an API run of a context-only plan, without the store; record it after.
+
+    The run is what `start_run` would make of the same plan: the same context,
+    trace and record. It touches no store, so the caller records it (see
+    `services.run_recorder`), and only once the transaction recording it has
+    found `plan` still the flow's current version, switched on. Until then
+    the run has not happened: when the flow changed, the caller makes it
+    again with `start_run`.
+
+    Raises:
+        InvalidArgument: the inputs are not an object.
+        PayloadTooLarge: the inputs are larger than the configured limit.
+    """
+    assert plan.context_only, "only a context-only plan runs without the store"
+    client = _check_inputs(runtime, inputs)
+    run_id = new_id("R")
+    started = now_ms()
+    info = _continue_chain(
+        RunInfo(project_id, run_id, flow_id, plan.version, started),
+        None,
+        runtime.settings.deliveries.max_event_depth,
+    )
+    context = _first_context(run_id, flow_id, plan.version, started, client)
+    with bound(project_id, run_id):
+        outcome = execute(
+            plan, info, context, conn=None, limits=runtime.settings.run_limits
+        )
+    return _run_record(info, RunTrigger.API, client, outcome)
 
 
 def _first_context(

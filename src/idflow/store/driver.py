@@ -108,6 +108,20 @@ class DriverStatement:
         finally:
             cursor.close()
 
+    def execute_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once per row of parameters, in one driver call.
+
+        Every row must name the same parameters.
+
+        Raises:
+            DBAPIError: as `execute` does.
+        """
+        if not rows:
+            return
+        compiled = self._compiled_for(conn.dialect, rows[0])
+        arguments = [compiled.arguments(params) for params in rows]
+        _execute(conn, compiled.sql, arguments, many=True).close()
+
     def first(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """Run a SELECT and return its first row, or None when it has none.
 
@@ -221,7 +235,12 @@ def _row_type(keys: list[str]) -> Callable[..., Any]:
 
 
 def _execute(
-    conn: Connection, sql: str, arguments: Any, *, autobegin: bool = True
+    conn: Connection,
+    sql: str,
+    arguments: Any,
+    *,
+    autobegin: bool = True,
+    many: bool = False,
 ) -> Any:
     if autobegin and not conn.in_transaction():
         # As SQLAlchemy's autobegin would before its first statement: the
@@ -231,7 +250,10 @@ def _execute(
     assert dbapi_connection is not None, "a live Connection has a driver connection"
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(sql, arguments)
+        if many:
+            cursor.executemany(sql, arguments)
+        else:
+            cursor.execute(sql, arguments)
     except conn.dialect.loaded_dbapi.Error as exc:
         lost = conn.dialect.is_disconnect(exc, dbapi_connection, cursor)
         cursor.close()

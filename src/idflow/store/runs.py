@@ -53,24 +53,35 @@ def insert_run(conn: Connection, run: Run) -> None:
         conn: the connection, inside the caller's transaction.
         run: the run; its id must be new.
     """
-    _INSERT_RUN.execute(
-        conn,
-        {
-            "run_id": run.run_id,
-            "project_id": run.project_id,
-            "flow_id": run.flow_id,
-            "flow_version": run.flow_version,
-            "trigger": run.trigger.value,
-            "status": run.status.value,
-            "inputs": dict(run.inputs),
-            "outputs": _optional_dict(run.outputs),
-            "error": _optional_dict(run.error),
-            "trace": [dict(step) for step in run.trace],
-            "started_ms": run.started_ms,
-            "finished_ms": run.finished_ms,
-            "triggering_event_id": run.triggering_event_id,
-        },
-    )
+    _INSERT_RUN.execute(conn, _run_row(run))
+
+
+def insert_runs(conn: Connection, new_runs: list[Run]) -> None:
+    """Store several new runs in one statement, as `insert_run` stores one.
+
+    Args:
+        conn: the connection, inside the caller's transaction.
+        new_runs: the runs; every id must be new.
+    """
+    _INSERT_RUN.execute_many(conn, [_run_row(run) for run in new_runs])
+
+
+def _run_row(run: Run) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "project_id": run.project_id,
+        "flow_id": run.flow_id,
+        "flow_version": run.flow_version,
+        "trigger": run.trigger.value,
+        "status": run.status.value,
+        "inputs": dict(run.inputs),
+        "outputs": _optional_dict(run.outputs),
+        "error": _optional_dict(run.error),
+        "trace": [dict(step) for step in run.trace],
+        "started_ms": run.started_ms,
+        "finished_ms": run.finished_ms,
+        "triggering_event_id": run.triggering_event_id,
+    }
 
 
 def update_run(conn: Connection, run: Run) -> bool:

@@ -264,3 +264,13 @@ def test_the_first_rule_for_an_outcome_is_the_edge_the_run_follows() -> None:
     plan = plan_of(raw)
 
     assert plan.steps["1"].edges["success"] == "0"
+
+
+def test_conditions_and_end_alone_make_a_context_only_plan() -> None:
+    plan = plan_of(condition_on("is-true", ""))
+
+    assert plan.context_only
+
+
+def test_a_plan_with_an_action_is_not_context_only() -> None:
+    assert not plan_of(lockout_document()).context_only
