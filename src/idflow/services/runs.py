@@ -208,8 +208,11 @@ def _run(
 
 def log_finished(run: Run) -> None:
     """Log the end of a recorded run: at INFO when it failed, else at DEBUG."""
+    failed = run.status is RunStatus.FAILED
+    if not logger.isEnabledFor(logging.INFO if failed else logging.DEBUG):
+        return
     with bound(run.project_id, run.run_id):
-        if run.status is RunStatus.FAILED:
+        if failed:
             logger.info(
                 "Run %s of flow %s failed at task %s",
                 run.run_id,
@@ -250,10 +253,14 @@ def make_context_only_run(
     client = _check_inputs(runtime, inputs)
     run_id = new_id("R")
     started = now_ms()
-    info = _continue_chain(
-        RunInfo(project_id, run_id, flow_id, plan.version, started),
-        None,
-        runtime.settings.deliveries.max_event_depth,
+    # No event starts it and it writes none, so it sits at the head of no chain.
+    info = RunInfo(
+        project_id,
+        run_id,
+        flow_id,
+        plan.version,
+        started,
+        max_event_depth=runtime.settings.deliveries.max_event_depth,
     )
     context = _first_context(run_id, flow_id, plan.version, started, client)
     with bound(project_id, run_id):
