@@ -144,8 +144,9 @@ ROUTES = [
 
 # Endpoints the request log serves itself, by method and exact path, without
 # Starlette's middleware and router. Running a flow is the call made most, and
-# the one whose speed users measure; going through the framework cost it
-# about a tenth of its throughput (bench/RESULTS.md). Each is in `ROUTES` too.
+# the one whose speed users measure; in a profile of the app alone, the
+# framework's layers around it took about a sixth of each request
+# (bench/RESULTS.md). Each is in `ROUTES` too.
 SHORTCUTS: dict[tuple[str, str], Callable[[Scope, Receive, Send], Awaitable[None]]] = {
     ("POST", "/v1/mgmt/flow/run"): flows.run_flow,
 }

@@ -331,7 +331,8 @@ class PlanCache:
             self._context_only.pop(key, None)
         elif self._context_only.get(key) is not plan:
             self._context_only[key] = plan
-            if len(self._context_only) > CONNECTOR_HINTS_SIZE:
+            # These hold whole plans, so they are bounded as the plans are.
+            if len(self._context_only) > self._size:
                 self._context_only.popitem(last=False)
 
     def _note_connectors(self, project_id: str, flow_id: str, uses: bool) -> None:
