@@ -19,7 +19,7 @@ import orjson
 from idflow.clock import new_id, now_ms
 from idflow.engine.contract import ResumePoint, RunInfo
 from idflow.engine.plan import Plan
-from idflow.engine.runner import RunOutcome, execute
+from idflow.engine.runner import STEP_FAILED_CODE, RunOutcome, execute
 from idflow.errors import InvalidArgument, PayloadTooLarge, RunNotFound
 from idflow.logs import bound
 from idflow.redaction import redact
@@ -381,6 +381,63 @@ def accept_run(
         claim_dialect(conn.dialect.name).announce(conn)
 
     return run
+
+
+# Past the longest a synchronous run can take, how long it may still be
+# finishing: its last commit, a turn on the store thread, a slow disk.
+ABANDONED_MARGIN_SECONDS = 60.0
+
+
+def fail_abandoned_runs(runtime: Runtime, now: int | None = None) -> list[str]:
+    """Record as failed the synchronous runs whose process stopped while making them.
+
+    A run an API request or a CLI command makes is recorded `running` at its
+    first connector call, and finished by the process making it. If that
+    process dies first (killed, its machine lost), nothing else would ever
+    finish the record. Such a run cannot still be going once the run time
+    limit, the longest connector timeout and a margin have passed since it
+    started, so it is failed then, saying so. Runs that a delivery makes
+    (event runs and asynchronous API runs) are left alone: their worker's
+    lease, and the delivery's retries, see to them.
+
+    Args:
+        runtime: the process runtime.
+        now: the current time in epoch milliseconds; the clock's by default.
+
+    Returns:
+        The ids of the runs failed.
+    """
+    settings = runtime.settings
+    longest = (
+        settings.run_timeout_seconds
+        + settings.connectors.max_timeout_seconds
+        + ABANDONED_MARGIN_SECONDS
+    )
+    now = now_ms() if now is None else now
+    error = {
+        "code": STEP_FAILED_CODE,
+        "message": (
+            "The process making this run stopped before the run ended, and its "
+            f"caller got no answer; the run was still running {longest:g} seconds "
+            "after it started, longer than any run can take."
+        ),
+    }
+    with runtime.store.begin() as conn:
+        failed = run_store.fail_abandoned_runs(
+            conn,
+            [RunTrigger.API, RunTrigger.CLI, RunTrigger.PREVIEW],
+            now - int(longest * 1000),
+            error,
+            now,
+        )
+    for project_id, run_id in failed:
+        with bound(project_id, run_id):
+            logger.warning(
+                "Run %s was left running by a process that stopped; recorded as failed",
+                run_id,
+                extra={"event_name": "run_abandoned"},
+            )
+    return [run_id for _, run_id in failed]
 
 
 def get_run(runtime: Runtime, project_id: str, run_id: str) -> Run:

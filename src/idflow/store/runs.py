@@ -10,6 +10,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    exists,
     func,
     insert,
     select,
@@ -18,7 +19,7 @@ from sqlalchemy import (
 
 from idflow.store.driver import DriverStatement
 from idflow.store.records import Run, RunCheckpoint, RunStatus, RunTrigger
-from idflow.store.tables import run_checkpoints, runs
+from idflow.store.tables import deliveries, run_checkpoints, runs
 
 _KEY = and_(
     runs.c.project_id == bindparam("project_id"),
@@ -107,6 +108,50 @@ def update_run(conn: Connection, run: Run) -> bool:
         },
     )
     return result.rowcount > 0
+
+
+def fail_abandoned_runs(
+    conn: Connection,
+    triggers: list[RunTrigger],
+    started_before_ms: int,
+    error: dict[str, Any],
+    finished_ms: int,
+) -> list[tuple[str, str]]:
+    """Mark failed the runs still `running` that no delivery will ever finish.
+
+    Args:
+        conn: the connection, inside the caller's transaction.
+        triggers: the triggers of the runs to look at.
+        started_before_ms: only runs started before this are failed.
+        error: the error to record on each.
+        finished_ms: the finish time to record on each.
+
+    Returns:
+        (project id, run id) of each run failed.
+    """
+    found = conn.execute(
+        select(runs.c.project_id, runs.c.run_id).where(
+            runs.c.status == RunStatus.RUNNING.value,
+            runs.c.started_ms < started_before_ms,
+            runs.c.trigger.in_([trigger.value for trigger in triggers]),
+            ~exists().where(deliveries.c.run_id == runs.c.run_id),
+        )
+    ).all()
+    failed = []
+    for project_id, run_id in found:
+        changed = conn.execute(
+            update(runs)
+            .where(
+                runs.c.project_id == project_id,
+                runs.c.run_id == run_id,
+                # Unless it ended meanwhile.
+                runs.c.status == RunStatus.RUNNING.value,
+            )
+            .values(status=RunStatus.FAILED.value, error=error, finished_ms=finished_ms)
+        )
+        if changed.rowcount:
+            failed.append((project_id, run_id))
+    return failed
 
 
 def get_run(conn: Connection, project_id: str, run_id: str) -> Run | None:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 
 # Explicit names keep constraints identical on SQLite and PostgreSQL, so the
@@ -200,6 +201,14 @@ runs = Table(
     Column("triggering_event_id", String, nullable=True),
     Index(None, "project_id", "started_ms"),
     Index(None, "project_id", "flow_id", "started_ms"),
+    # The few runs in flight, for the sweep that finds those whose process
+    # stopped (services.runs.fail_abandoned_runs).
+    Index(
+        "ix_runs_running_started_ms",
+        "started_ms",
+        sqlite_where=text("status = 'running'"),
+        postgresql_where=text("status = 'running'"),
+    ),
 )
 
 # Where a run with connector steps last committed, kept while it may be resumed:
@@ -274,4 +283,11 @@ deliveries = Table(
     UniqueConstraint("event_id", "flow_id"),
     Index(None, "status", "available_ms"),
     Index(None, "project_id", "status", "created_ms"),
+    # Whether a run has a delivery, for the same sweep.
+    Index(
+        "ix_deliveries_run_id",
+        "run_id",
+        sqlite_where=text("run_id IS NOT NULL"),
+        postgresql_where=text("run_id IS NOT NULL"),
+    ),
 )

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from idflow.clock import new_id, now_ms
 from idflow.errors import IdflowError
 from idflow.runtime import Runtime
+from idflow.services import runs as run_service
 from idflow.store import audit as audit_store
 from idflow.store import deliveries as delivery_store
 from idflow.store.claims import WakeListener, claim_dialect
@@ -50,6 +51,8 @@ SQLITE_POLL_SECONDS = 0.2
 RENEW_FRACTION = 3
 # The listener wakes this often to see whether the worker is stopping.
 LISTEN_SLICE_SECONDS = 0.5
+# How often the sweeper looks for synchronous runs whose process stopped.
+SWEEP_SECONDS = 60.0
 
 
 def worker_id() -> str:
@@ -161,6 +164,16 @@ class Worker:
             results.extend(round_results)
         return results
 
+    def sweep(self) -> list[str]:
+        """Fail the synchronous runs left `running` by a process that stopped.
+
+        Returns:
+            The ids of the runs failed (`services.runs.fail_abandoned_runs`).
+        """
+        return self._call(
+            partial(run_service.fail_abandoned_runs, self.runtime, self._clock())
+        )
+
     def wake(self) -> None:
         """Make the dispatcher claim now instead of at its next poll."""
         self._wake.set()
@@ -174,6 +187,7 @@ class Worker:
         targets: list[tuple[str, Callable[[], None]]] = [
             ("dispatcher", self._dispatch),
             ("renewer", self._renew),
+            ("sweeper", self._sweep),
         ]
         targets += [(f"run-{n}", self._run) for n in range(self.concurrency)]
         if self.runtime.store.dialect_name == "postgresql":
@@ -355,6 +369,19 @@ class Worker:
                     "Delivery %s lost its lease before its run ended",
                     delivery_id,
                     extra={"event_name": "delivery_lease_lost"},
+                )
+
+    def _sweep(self) -> None:
+        # Every worker sweeps; the update of each run is guarded by its status,
+        # so two workers sweeping at once fail each run once.
+        while not self._stopping.wait(SWEEP_SECONDS):
+            try:
+                self.sweep()
+            except Exception as exc:
+                logger.warning(
+                    "Looking for abandoned runs failed: %s",
+                    getattr(exc, "message", type(exc).__name__),
+                    extra={"event_name": "run_sweep_failed"},
                 )
 
     def _renew_leases(self, held: list[str]) -> set[str]:
