@@ -418,8 +418,8 @@ def fail_abandoned_runs(runtime: Runtime, now: int | None = None) -> list[str]:
         "code": STEP_FAILED_CODE,
         "message": (
             "The process making this run stopped before the run ended, and its "
-            f"caller got no answer; the run was still running {longest:g} seconds "
-            "after it started, longer than any run can take."
+            f"caller got no answer; the run was still running more than {longest:g} "
+            "seconds after it started, longer than any run can take."
         ),
     }
     with runtime.store.begin() as conn:
