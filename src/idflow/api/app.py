@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 
 _SLASHES = re.compile(r"//+")
 
+# The status the request log gives a request that got no answer.
+CLIENT_GONE_STATUS = 499
+
 
 async def license_info(request: Request) -> JsonResponse:
     """`GET /v1/mgmt/license`: the SDKs ask at start-up; answer at once, fixed tier."""
@@ -196,7 +199,9 @@ class RequestLog:
         request_id = new_id("Q")
         scope["idflow.request_id"] = request_id
         started = time.perf_counter()
-        status = 500
+        # Logged when no answer was started: the client went away first (the
+        # status nginx logs for it). Every fault is answered, with 500.
+        status = CLIENT_GONE_STATUS
 
         async def send_with_status(message: Message) -> None:
             nonlocal status
