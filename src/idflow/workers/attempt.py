@@ -367,11 +367,20 @@ class Attempts:
             if abandoned is not None:
                 why = _NOT_RESUMED.get(reason, str(reason))
                 if delivery.event_id is None and not abandoned.checkpoint.trace:
-                    # An accepted API run still at the point it was queued with.
-                    # One whose first step is a connector call has an empty trace
-                    # at that checkpoint too, so it is said never to have started
-                    # although its call may have been made.
-                    message = f"The run was accepted but never started: {why}."
+                    # An accepted API run at its first task: where it was queued,
+                    # or at a connector call that is its first step, whose
+                    # checkpoint has an empty trace too. Only an earlier claim
+                    # can have begun it: there was none when this attempt is
+                    # the first claim and the run was never failed (a redrive
+                    # counts attempts afresh, but its run had been failed).
+                    first_claim = delivery.attempts <= 1
+                    if first_claim and abandoned.run.status is RunStatus.RUNNING:
+                        message = f"The run was accepted but never started: {why}."
+                    else:
+                        message = (
+                            "The run was accepted and an earlier attempt began it, "
+                            f"but it was not resumed: {why}."
+                        )
                 else:
                     message = (
                         f"The run stopped at a checkpoint and was not resumed: {why}."

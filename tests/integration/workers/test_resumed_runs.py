@@ -360,6 +360,48 @@ def test_an_event_run_checkpointed_at_its_first_step_is_said_to_have_stopped_the
     assert run.error["message"].startswith("The run stopped at a checkpoint")
 
 
+def test_an_accepted_run_whose_first_call_was_made_is_not_said_never_to_have_started(
+    runtime: Runtime,
+    project_id: str,
+    crm: None,
+    http_server: RecordingServer,
+    save_flow: Callable[[dict[str, Any]], None],
+    make_worker: Callable[..., Worker],
+    clock: ManualClock,
+) -> None:
+    # Its checkpoint at the call has an empty trace, as at acceptance. Worker
+    # w1 stalls in the call past its lease; the flow is switched off; w2 takes
+    # the delivery over and skips it.
+    save_flow({**CALL_FIRST, "trigger": None})
+    accepted = run_service.accept_run(
+        runtime, project_id, "call-first", {}, RunTrigger.API
+    )
+    released = threading.Event()
+    http_server.on_request = lambda request: released.wait(30)
+    stalled = threading.Thread(target=make_worker("w1").run_once)
+    stalled.start()
+    try:
+        _wait_for(lambda: len(http_server.to("/orders")) == 1)
+        with runtime.store.begin() as conn:
+            flow_service.set_flow_disabled(
+                conn, CLI_ACTOR, project_id, "call-first", True
+            )
+        clock.advance(LEASE_SECONDS + 1)
+        [second] = make_worker("w2").run_until_idle()
+    finally:
+        released.set()
+        stalled.join(30)
+
+    assert second.outcome is Outcome.SKIPPED
+    run = _run(runtime, project_id, accepted.run_id)
+    assert run.status is RunStatus.FAILED
+    assert run.error is not None
+    assert run.error["message"] == (
+        "The run was accepted and an earlier attempt began it, but it was not "
+        "resumed: its flow was switched off."
+    )
+
+
 def _taken_over_during_the_first_call(
     http_server: RecordingServer,
     make_worker: Callable[..., Worker],
