@@ -10,8 +10,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-from starlette.requests import Request
-
 from idflow.errors import Forbidden, Unauthorized
 from idflow.runtime import Runtime
 from idflow.services import projects
@@ -101,19 +99,6 @@ def parse_bearer(header: str | None) -> tuple[str, str]:
             "The bearer is malformed: expected '<ProjectID>:<ManagementKey>', two parts joined by ':'."
         )
     return parts[0], parts[1]
-
-
-async def authenticate(
-    request: Request, runtime: Runtime, cache: KeyCache
-) -> Principal:
-    """Return the caller of a management request.
-
-    Raises:
-        Unauthorized: when the bearer is missing, malformed or not valid.
-    """
-    return await authenticate_bearer(
-        request.headers.get("authorization"), runtime, cache
-    )
 
 
 async def authenticate_bearer(

@@ -99,7 +99,7 @@ async def read_json(request: Request, max_bytes: int) -> dict[str, Any]:
         BadRequest: when it is not JSON or not an object.
     """
     length = request.headers.get("content-length")
-    return await read_json_chunks(request.stream(), length, max_bytes)
+    return await _read_json_chunks(request.stream(), length, max_bytes)
 
 
 async def read_json_from(
@@ -112,7 +112,7 @@ async def read_json_from(
         BadRequest: when it is not JSON or not an object.
         ClientDisconnect: when the client went away before the body ended.
     """
-    return await read_json_chunks(_chunks(receive), content_length, max_bytes)
+    return await _read_json_chunks(_chunks(receive), content_length, max_bytes)
 
 
 async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
@@ -126,7 +126,7 @@ async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
             return
 
 
-async def read_json_chunks(
+async def _read_json_chunks(
     chunks: AsyncIterator[bytes], content_length: str | None, max_bytes: int
 ) -> dict[str, Any]:
     """Gather a body from its chunks and decode it as a JSON object.

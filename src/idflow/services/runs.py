@@ -253,15 +253,8 @@ def make_context_only_run(
     client = _check_inputs(runtime, inputs)
     run_id = new_id("R")
     started = now_ms()
-    # No event starts it and it writes none, so it sits at the head of no chain.
-    info = RunInfo(
-        project_id,
-        run_id,
-        flow_id,
-        plan.version,
-        started,
-        max_event_depth=runtime.settings.deliveries.max_event_depth,
-    )
+    # It writes no audit events, so the event-chain fields keep their defaults.
+    info = RunInfo(project_id, run_id, flow_id, plan.version, started)
     context = _first_context(run_id, flow_id, plan.version, started, client)
     with bound(project_id, run_id):
         outcome = execute(

@@ -8,24 +8,20 @@ plan cache does not hear of it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from idflow.errors import StoreError
-from idflow.flows.authoring import compile_authoring
 from idflow.runtime import Runtime
 from idflow.services import flows as flow_service
-from idflow.services import projects as project_service
 from idflow.services import runs
 from idflow.services.audit import CLI_ACTOR
 from idflow.services.run_recorder import RunRecorder
-from idflow.settings import Settings
 from idflow.store import runs as run_store
-from idflow.store.database import Store
 from idflow.store.records import Run, RunStatus, RunTrigger
+from tests.integration.engine.conftest import SaveFlow
 
 FLOW_ID = "decide"
 
@@ -52,32 +48,6 @@ def decide(status: str = "disabled") -> dict[str, Any]:
 
 
 INPUTS = {"userId": "U1", "daysInactive": 120}
-
-
-@pytest.fixture
-def runtime(store: Store) -> Iterator[Runtime]:
-    runtime = Runtime(store, Settings(database_url="unused-the-store-is-given"))
-    yield runtime
-    if runtime.executor is not None:
-        runtime.executor.shutdown()
-
-
-@pytest.fixture
-def project_id(runtime: Runtime) -> str:
-    with runtime.store.begin() as conn:
-        project, _ = project_service.create_project(conn, CLI_ACTOR, "Acme")
-    return project.project_id
-
-
-@pytest.fixture
-def save(runtime: Runtime, project_id: str) -> Callable[[dict[str, Any]], None]:
-    def save_flow(authoring: dict[str, Any]) -> None:
-        with runtime.store.begin() as conn:
-            flow_service.save_flow(
-                conn, CLI_ACTOR, project_id, compile_authoring(authoring)
-            )
-
-    return save_flow
 
 
 @pytest.fixture
@@ -114,9 +84,9 @@ def _comparable(run: Run) -> dict[str, Any]:
 
 
 def test_a_flow_of_conditions_and_end_is_cached_as_context_only(
-    runtime: Runtime, project_id: str, save: Callable[[dict[str, Any]], None]
+    runtime: Runtime, project_id: str, save_flow: SaveFlow
 ) -> None:
-    save(decide())
+    save_flow(decide())
     assert runtime.plans.context_only_plan(project_id, FLOW_ID) is None
 
     plan = _cached_plan(runtime, project_id)
@@ -127,10 +97,10 @@ def test_a_flow_of_conditions_and_end_is_cached_as_context_only(
 def test_a_context_only_run_is_recorded_as_the_store_thread_would_record_it(
     runtime: Runtime,
     project_id: str,
-    save: Callable[[dict[str, Any]], None],
+    save_flow: SaveFlow,
     recorder: RunRecorder,
 ) -> None:
-    save(decide())
+    save_flow(decide())
     standard = runs.start_run(runtime, project_id, FLOW_ID, INPUTS, RunTrigger.API)
     plan = runtime.plans.context_only_plan(project_id, FLOW_ID)
     assert plan is not None
@@ -147,12 +117,12 @@ def test_a_context_only_run_is_recorded_as_the_store_thread_would_record_it(
 def test_a_run_of_a_version_replaced_since_is_not_recorded(
     runtime: Runtime,
     project_id: str,
-    save: Callable[[dict[str, Any]], None],
+    save_flow: SaveFlow,
     recorder: RunRecorder,
 ) -> None:
-    save(decide())
+    save_flow(decide())
     plan = _cached_plan(runtime, project_id)
-    save(decide(status="suspended"))  # version 2, by "another process"
+    save_flow(decide(status="suspended"))  # version 2, by "another process"
 
     stale = runs.make_context_only_run(runtime, plan, project_id, FLOW_ID, INPUTS)
 
@@ -171,11 +141,11 @@ def test_a_run_of_a_version_replaced_since_is_not_recorded(
 def test_a_run_of_a_flow_switched_off_or_deleted_since_is_not_recorded(
     runtime: Runtime,
     project_id: str,
-    save: Callable[[dict[str, Any]], None],
+    save_flow: SaveFlow,
     recorder: RunRecorder,
     change: str,
 ) -> None:
-    save(decide())
+    save_flow(decide())
     plan = _cached_plan(runtime, project_id)
     with runtime.store.begin() as conn:
         if change == "deleted":
@@ -193,16 +163,16 @@ def test_a_run_of_a_flow_switched_off_or_deleted_since_is_not_recorded(
 def test_runs_finished_together_share_a_transaction_and_each_gets_its_own_answer(
     runtime: Runtime,
     project_id: str,
-    save: Callable[[dict[str, Any]], None],
+    save_flow: SaveFlow,
     recorder: RunRecorder,
 ) -> None:
-    save(decide())
+    save_flow(decide())
     plan = _cached_plan(runtime, project_id)
-    save({**decide(), "id": "other"})
+    save_flow({**decide(), "id": "other"})
     runs.start_run(runtime, project_id, "other", INPUTS, RunTrigger.API)
     other_plan = runtime.plans.context_only_plan(project_id, "other")
     assert other_plan is not None
-    save({**decide(status="suspended"), "id": "other"})  # "other" moves on
+    save_flow({**decide(status="suspended"), "id": "other"})  # "other" moves on
     made = [
         runs.make_context_only_run(
             runtime, plan, project_id, FLOW_ID, {"userId": f"U{n}", "daysInactive": n}
@@ -231,10 +201,10 @@ def test_runs_finished_together_share_a_transaction_and_each_gets_its_own_answer
 def test_a_batch_whose_transaction_fails_records_none_of_its_runs(
     runtime: Runtime,
     project_id: str,
-    save: Callable[[dict[str, Any]], None],
+    save_flow: SaveFlow,
     recorder: RunRecorder,
 ) -> None:
-    save(decide())
+    save_flow(decide())
     plan = _cached_plan(runtime, project_id)
     good = runs.make_context_only_run(runtime, plan, project_id, FLOW_ID, INPUTS)
     # A run id already recorded makes the batch's insert fail.

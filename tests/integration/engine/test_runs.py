@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
 
 import orjson
 import pytest
@@ -17,15 +15,12 @@ from idflow.services import projects as project_service
 from idflow.services import users as user_service
 from idflow.services.audit import CLI_ACTOR
 from idflow.services.runs import accept_run, get_run, start_run
-from idflow.settings import Settings
 from idflow.store import audit as audit_store
 from idflow.store import runs as run_store
 from idflow.store import users as user_store
-from idflow.store.database import Store
 from idflow.store.records import RunStatus, RunTrigger, User, UserStatus
 from idflow.workers.worker import Worker
-
-SaveFlow = Callable[[dict[str, Any]], int]
+from tests.integration.engine.conftest import SaveFlow
 
 DISABLE_THEN_CHECK = {
     "id": "disable-then-report",
@@ -48,37 +43,11 @@ DISABLE_THEN_CHECK = {
 
 
 @pytest.fixture
-def runtime(store: Store) -> Iterator[Runtime]:
-    runtime = Runtime(store, Settings(database_url="unused-the-store-is-given"))
-    yield runtime
-    if runtime.executor is not None:
-        runtime.executor.shutdown()
-
-
-@pytest.fixture
-def project_id(runtime: Runtime) -> str:
-    with runtime.store.begin() as conn:
-        project, _ = project_service.create_project(conn, CLI_ACTOR, "Acme")
-    return project.project_id
-
-
-@pytest.fixture
 def ada(runtime: Runtime, project_id: str) -> User:
     with runtime.store.begin() as conn:
         return user_service.create_user(
             conn, CLI_ACTOR, project_id, "ada@example.com", email="ada@example.com"
         )
-
-
-@pytest.fixture
-def save_flow(runtime: Runtime, project_id: str) -> SaveFlow:
-    def save(authoring: dict[str, Any]) -> int:
-        document = compile_authoring(authoring)
-        with runtime.store.begin() as conn:
-            saved = flow_service.save_flow(conn, CLI_ACTOR, project_id, document)
-        return saved.version.version
-
-    return save
 
 
 def _stored_user(runtime: Runtime, user: User) -> User:

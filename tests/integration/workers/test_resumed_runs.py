@@ -376,21 +376,16 @@ def test_an_accepted_run_whose_first_call_was_made_is_not_said_never_to_have_sta
     accepted = run_service.accept_run(
         runtime, project_id, "call-first", {}, RunTrigger.API
     )
-    released = threading.Event()
-    http_server.on_request = lambda request: released.wait(30)
-    stalled = threading.Thread(target=make_worker("w1").run_once)
-    stalled.start()
-    try:
-        _wait_for(lambda: len(http_server.to("/orders")) == 1)
+
+    def switch_off() -> None:
         with runtime.store.begin() as conn:
             flow_service.set_flow_disabled(
                 conn, CLI_ACTOR, project_id, "call-first", True
             )
-        clock.advance(LEASE_SECONDS + 1)
-        [second] = make_worker("w2").run_until_idle()
-    finally:
-        released.set()
-        stalled.join(30)
+
+    _, [second] = _taken_over_during_the_first_call(
+        http_server, make_worker, clock, before_takeover=switch_off
+    )
 
     assert second.outcome is Outcome.SKIPPED
     run = _run(runtime, project_id, accepted.run_id)
@@ -406,11 +401,14 @@ def _taken_over_during_the_first_call(
     http_server: RecordingServer,
     make_worker: Callable[..., Worker],
     clock: ManualClock,
+    *,
+    before_takeover: Callable[[], None] | None = None,
 ) -> tuple[list[AttemptResult], list[AttemptResult]]:
     """Stall worker w1 in its first call to /orders until w2 has taken its claim over.
 
     The call hangs as a worker's would that stalled past its lease; w2 claims
-    the expired lease and goes on. Returns what each worker's attempts did.
+    the expired lease and goes on, after `before_takeover` when given.
+    Returns what each worker's attempts did.
     """
     released = threading.Event()
 
@@ -425,6 +423,8 @@ def _taken_over_during_the_first_call(
     first.start()
     try:
         _wait_for(lambda: len(http_server.to("/orders")) == 1)
+        if before_takeover is not None:
+            before_takeover()
         clock.advance(LEASE_SECONDS + 1)
         second_results = make_worker("w2").run_until_idle()
     finally:
