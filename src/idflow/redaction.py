@@ -58,6 +58,10 @@ def is_secret_key(name: str) -> bool:
     return any(part in lowered for part in _SECRET_PARTS)
 
 
+# The leaves of JSON-like data, which `redact` returns as they are.
+_LEAVES: Final = frozenset({str, int, float, bool, type(None)})
+
+
 def redact(value: Any) -> Any:
     """Return a copy of a value with everything under a secret key replaced.
 
@@ -72,7 +76,14 @@ def redact(value: Any) -> Any:
         The copy, with `REDACTED` in place of each secret value, whatever its
         type.
     """
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind in _LEAVES:
+        # The usual leaves, told apart by their exact type: the Mapping check
+        # below goes through the ABC machinery, slow for every string.
+        return value
+    if kind is dict or (
+        kind is not list and kind is not tuple and isinstance(value, Mapping)
+    ):
         return {
             key: REDACTED
             if isinstance(key, str) and is_secret_key(key)

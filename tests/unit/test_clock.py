@@ -34,3 +34,19 @@ def test_a_forked_child_draws_other_ids_than_its_parent() -> None:
     os.close(reader)
 
     assert theirs[11:] != new_id("A")[11:]
+
+
+def test_the_first_ten_characters_are_the_creation_millisecond_in_crockford_base32() -> (
+    None
+):
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    before = now_ms()
+    made = new_id("R")
+    after = now_ms()
+
+    stamp = 0
+    for char in made[1:11]:
+        stamp = stamp * 32 + alphabet.index(char)
+    assert before <= stamp <= after
+    # Every character, the random ones too, is a digit of the same alphabet.
+    assert all(char in alphabet for char in made[1:])
