@@ -12,6 +12,7 @@
 | IDFLOW_LOG_LEVEL | INFO | root log level |
 | IDFLOW_RATE_LIMITS | self-hosted | rate limit profile: off, self-hosted or descope |
 | IDFLOW_RATE_LIMIT_OVERRIDES | - | families set apart: `flow-run=100/10s,audit-search=off` |
+| IDFLOW_RECORD_WRITER | process | who writes `idflow serve`'s run records on a SQLite file: a writer process, or `thread` (the store thread) |
 
 Connector settings (secret keys, outbound allowlist, caps, trusted CA file) are
 read by `idflow.connectors.config`, and event delivery and worker settings by
@@ -33,6 +34,9 @@ from idflow.workers.config import DeliverySettings
 
 DEFAULT_DATABASE_URL = "sqlite:///var/idflow.db"
 
+# Who writes the run records of `idflow serve` on a SQLite file (decision 0015).
+RECORD_WRITERS = ("process", "thread")
+
 _N = TypeVar("_N", int, float)
 _KIND_NAMES = {int: "a whole number", float: "a number"}
 
@@ -50,9 +54,12 @@ class Settings:
     max_output_bytes: int = 64 * 1024
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
+    record_writer: str = "process"
     rate_limits: RateLimitPolicy = field(default_factory=RateLimitPolicy)
     connectors: ConnectorSettings = field(default_factory=ConnectorSettings)
     deliveries: DeliverySettings = field(default_factory=DeliverySettings)
+    # The limits every run is held to, from the three settings above them.
+    run_limits: RunLimits = field(init=False, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -74,6 +81,9 @@ class Settings:
             max_output_bytes=_number(source, "IDFLOW_MAX_OUTPUT_BYTES", 64 * 1024, int),
             max_body_bytes=_number(source, "IDFLOW_MAX_BODY_BYTES", 1024 * 1024, int),
             log_level=(source.get("IDFLOW_LOG_LEVEL") or "INFO").upper(),
+            record_writer=_choice(
+                source, "IDFLOW_RECORD_WRITER", RECORD_WRITERS, "process"
+            ),
             rate_limits=RateLimitPolicy.parse(
                 source.get("IDFLOW_RATE_LIMITS"),
                 source.get("IDFLOW_RATE_LIMIT_OVERRIDES"),
@@ -82,14 +92,30 @@ class Settings:
             deliveries=DeliverySettings.from_env(source),
         )
 
-    @property
-    def run_limits(self) -> RunLimits:
-        """The limits every run is held to."""
-        return RunLimits(
-            max_steps=self.max_steps,
-            timeout_seconds=self.run_timeout_seconds,
-            max_output_bytes=self.max_output_bytes,
+    def __post_init__(self) -> None:
+        # Made once: every run reads it, and the API makes thousands a second.
+        object.__setattr__(
+            self,
+            "run_limits",
+            RunLimits(
+                max_steps=self.max_steps,
+                timeout_seconds=self.run_timeout_seconds,
+                max_output_bytes=self.max_output_bytes,
+            ),
         )
+
+
+def _choice(
+    env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str
+) -> str:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() not in choices:
+        raise ConfigurationError(
+            f"{name} is {raw!r}: expected one of {', '.join(choices)}."
+        )
+    return raw.lower()
 
 
 def _number(env: Mapping[str, str], name: str, default: _N, kind: type[_N]) -> _N:

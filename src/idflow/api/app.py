@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
@@ -155,9 +156,18 @@ SHORTCUTS: dict[tuple[str, str], Callable[[Scope, Receive, Send], Awaitable[None
 }
 
 
-def create_app(runtime: Runtime) -> Starlette:
-    """Build the ASGI application serving the management API on a runtime."""
+def create_app(runtime: Runtime, *, record_writer_process: bool = False) -> Starlette:
+    """Build the ASGI application serving the management API on a runtime.
+
+    Args:
+        runtime: the process runtime.
+        record_writer_process: on a SQLite file, have a writer process record
+            the runs the event loop makes (`services.record_writer`), started
+            and stopped with the application's lifespan; `idflow serve` asks
+            for it. Otherwise the store thread records them.
+    """
     app = Starlette(
+        lifespan=_record_writer_lifespan if record_writer_process else None,
         routes=ROUTES,
         exception_handlers={
             ApiError: _raised,
@@ -170,6 +180,19 @@ def create_app(runtime: Runtime) -> Starlette:
     app.state.idflow = ApiContext(runtime)
     wrapped: Any = RequestLog(app)
     return wrapped  # type: ignore[no-any-return]
+
+
+@asynccontextmanager
+async def _record_writer_lifespan(app: Starlette) -> AsyncIterator[None]:
+    # On the serving loop: the writer process answers that loop. It starts in
+    # the background; the store thread writes until it is ready. uvicorn has
+    # drained the requests before the shutdown half runs.
+    api: ApiContext = app.state.idflow
+    await api.recorder.use_writer_process()
+    try:
+        yield
+    finally:
+        await api.recorder.close()
 
 
 class RequestLog:

@@ -63,7 +63,9 @@ def serve(state: CliState, host: str | None, port: int | None, no_worker: bool) 
         extra={"event_name": "server_started"},
     )
     embedded = None if no_worker else _embedded_worker(runtime)
-    app = create_app(runtime)
+    app = create_app(
+        runtime, record_writer_process=state.settings.record_writer == "process"
+    )
     settle_after_start_up()
     try:
         uvicorn.run(

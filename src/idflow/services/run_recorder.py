@@ -4,9 +4,9 @@ A run of a context-only plan (conditions and End, see `Plan.context_only`) is
 made on the event loop, from the plan the cache handed out last, with no turn on
 the store thread (`services.runs.make_context_only_run`). What remains is its
 record. `RunRecorder` gathers the records of the runs finished while the
-previous batch was being written, and writes them in one store job: one
-transaction that first reads each flow's head and then inserts, in one
-statement, the runs whose version is still current and switched on.
+previous batch was being written, and writes them in one transaction that first
+reads each flow's head and then inserts, in one statement, the runs whose
+version is still current and switched on (`store.runs.insert_current_runs`).
 
 That check is what keeps the shortcut honest. A flow imported, switched off or
 deleted by another process since the plan was cached leaves its runs
@@ -14,27 +14,48 @@ unrecorded; `record` answers False, and the caller makes the run again on the
 store thread, where the flow is read afresh. Such a run never had an effect, so
 making it again is safe. A caller is answered only after the commit that holds
 its run, as on the standard path.
+
+Who writes: on a SQLite file served by `idflow serve`, a writer process
+(`services.record_writer`, decision 0015), so the writes do not wait on the
+event loop for the interpreter lock; otherwise, and whenever that process is
+gone, the store's threads. A batch the process may have committed before it
+vanished is written again by the store thread, counting the runs already there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 import weakref
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 from idflow.runtime import Runtime
-from idflow.store import flows as flow_store
+from idflow.services.record_writer import RecordWriter, WriterGone
 from idflow.store import runs as run_store
 from idflow.store.records import Run
+
+logger = logging.getLogger(__name__)
+
+# After the writer process is lost, how long the store thread writes alone
+# before another process is started: a child that dies at once is not
+# restarted in a tight loop.
+WRITER_RESTART_SECONDS = 30.0
 
 
 @dataclass(slots=True)
 class _LoopQueue:
-    """The runs waiting on one event loop, and whether a batch is being written."""
+    """The runs waiting on one event loop, and who writes them."""
 
     waiting: list[tuple[Run, asyncio.Future[bool]]] = field(default_factory=list)
-    writer: asyncio.Task[None] | None = None
+    flushing: asyncio.Task[None] | None = None
+    # The writer process, when this loop asked for one (`use_writer_process`).
+    process: RecordWriter | None = None
+    wants_process: bool = False
+    restart_at: float = 0.0
+    starting: asyncio.Task[None] | None = None
 
 
 class RunRecorder:
@@ -50,6 +71,51 @@ class RunRecorder:
             asyncio.AbstractEventLoop, _LoopQueue
         ] = weakref.WeakKeyDictionary()
 
+    @property
+    def can_use_writer_process(self) -> bool:
+        """True when the store is a SQLite file, the one a process can share."""
+        store = self._runtime.store
+        return store.dialect_name == "sqlite" and not store.in_memory
+
+    async def use_writer_process(self, *, wait: bool = False) -> None:
+        """Have a writer process record this event loop's batches from now on.
+
+        A no-op unless `can_use_writer_process`. The process starts in the
+        background (it takes about a second to import idflow and open the
+        store); the store thread writes until it is ready, or goes on writing
+        if it cannot start, and a start is tried again later.
+
+        Args:
+            wait: return only once the process is ready or has failed to start.
+        """
+        if not self.can_use_writer_process:
+            return
+        queue = self._queue()
+        queue.wants_process = True
+        if queue.starting is None and queue.process is None:
+            queue.starting = asyncio.get_running_loop().create_task(
+                self._start_process(queue)
+            )
+        if wait and queue.starting is not None:
+            await asyncio.gather(queue.starting, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Stop this event loop's writer process, once its last batch is answered."""
+        queue = self._queue()
+        queue.wants_process = False
+        if queue.starting is not None:
+            await asyncio.gather(queue.starting, return_exceptions=True)
+        if queue.flushing is not None:
+            await asyncio.gather(queue.flushing, return_exceptions=True)
+        process, queue.process = queue.process, None
+        if process is not None:
+            await process.close()
+
+    def writer_pid(self) -> int | None:
+        """The id of this event loop's writer process, if one is running."""
+        process = self._queue().process
+        return process.pid if process is not None and process.usable else None
+
     async def record(self, run: Run) -> bool:
         """Record a finished run once its flow is found unchanged.
 
@@ -62,17 +128,21 @@ class RunRecorder:
             StoreError: or the driver's error, when the batch's transaction
                 failed; none of its runs was recorded.
         """
+        queue = self._queue()
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        queue.waiting.append((run, answer))
+        if queue.flushing is None:
+            queue.flushing = asyncio.get_running_loop().create_task(self._flush(queue))
+        return await answer
+
+    def _queue(self) -> _LoopQueue:
         loop = asyncio.get_running_loop()
         queue = self._queues.get(loop)
         if queue is None:
             queue = self._queues.setdefault(loop, _LoopQueue())
-        answer: asyncio.Future[bool] = loop.create_future()
-        queue.waiting.append((run, answer))
-        if queue.writer is None:
-            queue.writer = loop.create_task(self._write(queue))
-        return await answer
+        return queue
 
-    async def _write(self, queue: _LoopQueue) -> None:
+    async def _flush(self, queue: _LoopQueue) -> None:
         # Runs that finish while a batch is written wait for the next one: the
         # busier the loop, the more runs share a transaction.
         try:
@@ -80,38 +150,72 @@ class RunRecorder:
                 batch, queue.waiting = queue.waiting, []
                 runs = [run for run, _ in batch]
                 try:
-                    kept = await self._runtime.call_blocking(
-                        partial(self._record_current, runs)
-                    )
+                    kept = await self._write(queue, run_store.run_rows(runs))
                 except Exception as exc:
                     for _, answer in batch:
                         if not answer.done():
                             answer.set_exception(exc)
                     continue
+                for run, keep in zip(runs, kept, strict=True):
+                    if not keep:
+                        # Its next run takes the standard path, which caches afresh.
+                        self._runtime.plans.forget_context_only(
+                            run.project_id, run.flow_id
+                        )
                 for (_, answer), recorded in zip(batch, kept, strict=True):
                     if not answer.done():
                         answer.set_result(recorded)
         finally:
-            queue.writer = None
+            queue.flushing = None
 
-    def _record_current(self, runs: list[Run]) -> list[bool]:
+    async def _write(self, queue: _LoopQueue, rows: list[dict[str, Any]]) -> list[bool]:
+        process = queue.process
+        if process is not None and process.usable:
+            try:
+                return await process.write(rows)
+            except WriterGone as exc:
+                queue.process = None
+                queue.restart_at = time.monotonic() + WRITER_RESTART_SECONDS
+                logger.warning(
+                    "%s The store thread writes run records until another starts",
+                    exc,
+                    extra={"event_name": "record_writer_lost"},
+                )
+                # It may have committed the batch before it stopped.
+                return await self._runtime.call_blocking(
+                    partial(self._insert_current, rows, skip_recorded=True)
+                )
+        if (
+            queue.wants_process
+            and queue.starting is None
+            and time.monotonic() >= queue.restart_at
+        ):
+            # Started beside this batch, which the store thread writes.
+            queue.starting = asyncio.get_running_loop().create_task(
+                self._start_process(queue)
+            )
+        return await self._runtime.call_blocking(partial(self._insert_current, rows))
+
+    async def _start_process(self, queue: _LoopQueue) -> None:
+        try:
+            queue.process = await RecordWriter.start(
+                self._runtime.settings.database_url
+            )
+        except (OSError, WriterGone) as exc:
+            queue.restart_at = time.monotonic() + WRITER_RESTART_SECONDS
+            logger.warning(
+                "The run record writer could not start (%s); the store thread writes run records",
+                exc,
+                extra={"event_name": "record_writer_failed"},
+            )
+        finally:
+            queue.starting = None
+
+    def _insert_current(
+        self, rows: list[dict[str, Any]], *, skip_recorded: bool = False
+    ) -> list[bool]:
         """On the store thread: insert the runs whose plan is still current."""
         with self._runtime.store.begin() as conn:
-            current: dict[tuple[str, str], int | None] = {}
-            for key in {(run.project_id, run.flow_id) for run in runs}:
-                head = flow_store.get_flow(conn, *key)
-                current[key] = None
-                if head is not None and not head.disabled:
-                    current[key] = head.current_version
-            kept = [
-                current[(run.project_id, run.flow_id)] == run.flow_version
-                for run in runs
-            ]
-            run_store.insert_runs(
-                conn, [run for run, keep in zip(runs, kept, strict=True) if keep]
+            return run_store.insert_current_runs(
+                conn, rows, skip_recorded=skip_recorded
             )
-        for run, keep in zip(runs, kept, strict=True):
-            if not keep:
-                # Its next run takes the standard path, which caches afresh.
-                self._runtime.plans.forget_context_only(run.project_id, run.flow_id)
-        return kept

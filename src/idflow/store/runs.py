@@ -19,7 +19,7 @@ from sqlalchemy import (
 
 from idflow.store.driver import DriverStatement
 from idflow.store.records import Run, RunCheckpoint, RunStatus, RunTrigger
-from idflow.store.tables import deliveries, run_checkpoints, runs
+from idflow.store.tables import deliveries, flows, run_checkpoints, runs
 
 _KEY = and_(
     runs.c.project_id == bindparam("project_id"),
@@ -45,6 +45,12 @@ _UPDATE_RUN = (
     )
 )
 _GET_RUN = select(runs).where(_KEY)
+_GET_FLOW_HEAD = DriverStatement(
+    select(flows.c.current_version, flows.c.disabled).where(
+        flows.c.project_id == bindparam("project_id"),
+        flows.c.flow_id == bindparam("flow_id"),
+    )
+)
 
 
 def insert_run(conn: Connection, run: Run) -> None:
@@ -57,14 +63,60 @@ def insert_run(conn: Connection, run: Run) -> None:
     _INSERT_RUN.execute(conn, _run_row(run))
 
 
-def insert_runs(conn: Connection, new_runs: list[Run]) -> None:
-    """Store several new runs in one statement, as `insert_run` stores one.
+def run_rows(new_runs: list[Run]) -> list[dict[str, Any]]:
+    """The runs as `insert_current_runs` takes them: one JSON-ready dict each."""
+    return [_run_row(run) for run in new_runs]
+
+
+def insert_current_runs(
+    conn: Connection, rows: list[dict[str, Any]], *, skip_recorded: bool = False
+) -> list[bool]:
+    """Store the runs whose flow still has their version current, switched on.
+
+    For runs made from a cached plan (`services.run_recorder`): a run whose
+    flow another process has since given a new version, switched off or
+    deleted is not stored, and its caller makes it afresh.
 
     Args:
         conn: the connection, inside the caller's transaction.
-        new_runs: the runs; every id must be new.
+        rows: the runs, from `run_rows`.
+        skip_recorded: runs whose id is stored already count as stored and
+            are not inserted again: a batch sent again after the process
+            writing it vanished, perhaps having committed it.
+
+    Returns:
+        For each row, whether its run is stored now.
     """
-    _INSERT_RUN.execute_many(conn, [_run_row(run) for run in new_runs])
+    current: dict[tuple[str, str], int | None] = {}
+    for project_id, flow_id in {(row["project_id"], row["flow_id"]) for row in rows}:
+        head = _GET_FLOW_HEAD.first(
+            conn, {"project_id": project_id, "flow_id": flow_id}
+        )
+        current[(project_id, flow_id)] = (
+            None if head is None or head.disabled else head.current_version
+        )
+    recorded: set[str] = set()
+    if skip_recorded and rows:
+        found = conn.execute(
+            select(runs.c.run_id).where(
+                runs.c.run_id.in_([row["run_id"] for row in rows])
+            )
+        )
+        recorded = {run_id for (run_id,) in found}
+    kept = [
+        row["run_id"] in recorded
+        or current[(row["project_id"], row["flow_id"])] == row["flow_version"]
+        for row in rows
+    ]
+    _INSERT_RUN.execute_many(
+        conn,
+        [
+            row
+            for row, keep in zip(rows, kept, strict=True)
+            if keep and row["run_id"] not in recorded
+        ],
+    )
+    return kept
 
 
 def _run_row(run: Run) -> dict[str, Any]:

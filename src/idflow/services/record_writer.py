@@ -1,0 +1,216 @@
+"""A writer process for run records: SQLite's writes off the API's interpreter lock.
+
+The API's event loop and the SQLite store thread share one interpreter lock.
+Under load the loop holds it almost always, so the store thread waited for it
+at every step of writing a batch of run records (waking up, each statement,
+the commit): in a batch of 16 runs, about 1.1 ms of waiting against 0.3 ms of
+work (bench/RESULTS.md). As the API answers a run only once its record is
+committed, that wait bounded runs per second.
+
+`RecordWriter` moves those writes into a child process with an interpreter of
+its own, on another core: `python -m idflow.services.record_writer`. The
+event loop sends each batch down a pipe and reads the answer as it reads a
+socket, with no thread to hand over to. The child opens the same store and,
+per batch, runs `store.runs.insert_current_runs` in one transaction, so it
+records exactly what the store thread would have.
+
+The protocol is one frame per message each way, a 4-byte little-endian length
+then JSON: the parent sends a list of run rows (`store.runs.run_rows`); the
+child answers `{"kept": [bool, ...]}` after its commit, or `{"error": message}`
+when the transaction failed and nothing of the batch was stored. The child
+ignores SIGINT and SIGTERM, which a terminal or a service manager sends to
+the whole process group, and stops when its input closes: when the parent
+closes it, or when the parent dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import struct
+import sys
+from typing import Any, BinaryIO
+
+import orjson
+
+from idflow.errors import StoreError
+from idflow.logs import configure_logging
+from idflow.store import runs as run_store
+from idflow.store.database import Store
+
+logger = logging.getLogger(__name__)
+
+_LENGTH = struct.Struct("<I")
+
+# How long a new child may take to import idflow and open the store.
+START_TIMEOUT_SECONDS = 30.0
+# How long `close` waits for the child to finish its last batch and exit.
+CLOSE_TIMEOUT_SECONDS = 10.0
+
+
+class WriterGone(Exception):
+    """The writer process stopped, or could not be reached, before it answered.
+
+    The batch may or may not have been committed: whoever writes it again must
+    count the runs already stored (`insert_current_runs(skip_recorded=True)`).
+    """
+
+
+class RecordWriter:
+    """The API's side of one writer process, used from one event loop.
+
+    Batches go one at a time (the recorder has one in flight per loop), so a
+    reply always answers the last request sent.
+    """
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self._process = process
+        self._broken = False
+
+    @classmethod
+    async def start(cls, database_url: str) -> RecordWriter:
+        """Start a writer process on the store at `database_url`.
+
+        Raises:
+            OSError: the process could not be started.
+            WriterGone: it started but stopped, or did not say it was ready
+                within `START_TIMEOUT_SECONDS`.
+        """
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            __name__,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            # Not on the command line, where `ps` would show it to everyone.
+            env={**os.environ, "IDFLOW_DATABASE_URL": database_url},
+        )
+        writer = cls(process)
+        # The child says it is ready once its store is open.
+        try:
+            await asyncio.wait_for(writer._read_answer(), START_TIMEOUT_SECONDS)
+        except (WriterGone, TimeoutError) as exc:
+            await writer.close()
+            raise WriterGone(
+                f"The run record writer (process {process.pid}) did not start: {exc!r}."
+            ) from exc
+        logger.info(
+            "Run records are written by process %d",
+            process.pid,
+            extra={"event_name": "record_writer_started"},
+        )
+        return writer
+
+    @property
+    def usable(self) -> bool:
+        """False once the process has stopped or failed to answer."""
+        return not self._broken and self._process.returncode is None
+
+    @property
+    def pid(self) -> int:
+        """The writer process's id."""
+        return self._process.pid
+
+    async def write(self, rows: list[dict[str, Any]]) -> list[bool]:
+        """Have the child store the rows whose flow is current; answer which it kept.
+
+        Raises:
+            StoreError: the child's transaction failed; nothing was stored.
+            WriterGone: the child stopped before answering.
+        """
+        stdin = self._process.stdin
+        assert stdin is not None, "started with pipes"
+        try:
+            stdin.write(_frame(rows))
+            await stdin.drain()
+        except OSError as exc:
+            self._broken = True
+            raise WriterGone(
+                f"The run record writer (process {self._process.pid}) stopped: {exc!r}."
+            ) from exc
+        answer = await self._read_answer()
+        if "error" in answer:
+            raise StoreError(answer["error"])
+        kept: list[bool] = answer["kept"]
+        return kept
+
+    async def _read_answer(self) -> dict[str, Any]:
+        stdout = self._process.stdout
+        assert stdout is not None, "started with pipes"
+        try:
+            (length,) = _LENGTH.unpack(await stdout.readexactly(_LENGTH.size))
+            answer: dict[str, Any] = orjson.loads(await stdout.readexactly(length))
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            self._broken = True
+            raise WriterGone(
+                f"The run record writer (process {self._process.pid}) stopped: {exc!r}."
+            ) from exc
+        return answer
+
+    async def close(self) -> None:
+        """Let the child finish and exit; kill it if it has not within the timeout."""
+        self._broken = True
+        stdin = self._process.stdin
+        if stdin is not None:
+            stdin.close()
+            with contextlib.suppress(OSError):
+                await stdin.wait_closed()
+        try:
+            await asyncio.wait_for(self._process.wait(), CLOSE_TIMEOUT_SECONDS)
+        except TimeoutError:
+            logger.warning(
+                "The run record writer (process %d) did not exit; killing it",
+                self._process.pid,
+                extra={"event_name": "record_writer_killed"},
+            )
+            with contextlib.suppress(ProcessLookupError):
+                self._process.kill()
+            await self._process.wait()
+
+
+def _frame(value: Any) -> bytes:
+    body = orjson.dumps(value)
+    return _LENGTH.pack(len(body)) + body
+
+
+def _read_frame(source: BinaryIO) -> Any:
+    head = source.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        return None  # The parent closed its end: no more batches.
+    (length,) = _LENGTH.unpack(head)
+    return orjson.loads(source.read(length))
+
+
+def main() -> None:
+    """The child: store each batch it is sent, answer, stop when its input ends."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    # The answers get a descriptor of their own; anything printed by mistake
+    # goes to stderr rather than into the protocol.
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    configure_logging(os.environ.get("IDFLOW_LOG_LEVEL") or "INFO")
+
+    store = Store.open(os.environ["IDFLOW_DATABASE_URL"])
+    batches = sys.stdin.buffer
+    try:
+        answers.write(_frame({"ready": os.getpid()}))
+        answers.flush()
+        while (rows := _read_frame(batches)) is not None:
+            try:
+                with store.begin() as conn:
+                    kept = run_store.insert_current_runs(conn, rows)
+                answer: dict[str, Any] = {"kept": kept}
+            except StoreError as exc:
+                answer = {"error": exc.message}
+            answers.write(_frame(answer))
+            answers.flush()
+    finally:
+        store.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""The run record writer process: what it records, and what happens when it fails.
+
+On a SQLite file, as `idflow serve` uses it. Each test runs in one event loop,
+the one the writer process answers. A flow saved straight through the store
+stands for another process changing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from idflow.errors import StoreError
+from idflow.runtime import Runtime
+from idflow.services import record_writer, run_recorder, runs
+from idflow.services.run_recorder import RunRecorder
+from idflow.settings import Settings
+from idflow.store import runs as run_store
+from idflow.store.database import Store
+from idflow.store.migrate import upgrade
+from idflow.store.records import Run, RunTrigger
+from tests.integration.engine.conftest import SaveFlow
+from tests.integration.engine.test_context_only_runs import (
+    FLOW_ID,
+    INPUTS,
+    _cached_plan,
+    _stored,
+    decide,
+)
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    # The writer process opens the store by its URL, so the settings carry it.
+    url = f"sqlite:///{tmp_path / 'idflow.db'}"
+    store = Store.open(url)
+    upgrade(store)
+    runtime = Runtime(store, Settings(database_url=url))
+    yield runtime
+    runtime.close()
+
+
+def _make(runtime: Runtime, plan: Any, project_id: str, n: int = 120) -> Run:
+    inputs = {"userId": f"U{n}", "daysInactive": n}
+    return runs.make_context_only_run(runtime, plan, project_id, FLOW_ID, inputs)
+
+
+def _count(runtime: Runtime, project_id: str) -> int:
+    with runtime.store.connect() as conn:
+        return run_store.count_runs(conn, project_id, flow_id=FLOW_ID)
+
+
+def test_the_writer_process_records_what_the_store_thread_would(
+    runtime: Runtime, project_id: str, save_flow: SaveFlow
+) -> None:
+    save_flow(decide())
+    plan = _cached_plan(runtime, project_id)
+    save_flow({**decide(), "id": "other"})
+    runs.start_run(runtime, project_id, "other", INPUTS, RunTrigger.API)
+    other_plan = runtime.plans.context_only_plan(project_id, "other")
+    save_flow({**decide(status="suspended"), "id": "other"})  # "other" moves on
+    made = [_make(runtime, plan, project_id, n) for n in range(80, 120)]
+    stale = runs.make_context_only_run(runtime, other_plan, project_id, "other", INPUTS)
+    recorder = RunRecorder(runtime)
+
+    async def scenario() -> tuple[int | None, list[bool], int]:
+        await recorder.use_writer_process(wait=True)
+        pid = recorder.writer_pid()
+        answers = await asyncio.gather(*(recorder.record(r) for r in [*made, stale]))
+        process = recorder._queue().process
+        assert process is not None
+        await recorder.close()
+        return pid, list(answers), process._process.returncode
+
+    pid, answers, exit_code = asyncio.run(scenario())
+
+    assert pid is not None and pid != os.getpid()
+    assert answers == [True] * len(made) + [False]
+    assert exit_code == 0  # it stopped when its pipe closed
+    # Field for field what was made (test_context_only_runs compares that
+    # with what the standard path records).
+    for run in made:
+        assert _stored(runtime, run) == run
+    assert _stored(runtime, stale) is None
+    # As on the store thread, the stale plan is dropped for the standard path.
+    assert runtime.plans.context_only_plan(project_id, "other") is None
+
+
+def test_a_failed_transaction_in_the_writer_fails_its_batch_and_the_writer_goes_on(
+    runtime: Runtime, project_id: str, save_flow: SaveFlow
+) -> None:
+    save_flow(decide())
+    plan = _cached_plan(runtime, project_id)
+    good = _make(runtime, plan, project_id)
+    taken = runs.start_run(runtime, project_id, FLOW_ID, INPUTS, RunTrigger.API)
+    clash = replace(_make(runtime, plan, project_id), run_id=taken.run_id)
+    again = _make(runtime, plan, project_id)
+    recorder = RunRecorder(runtime)
+
+    async def scenario() -> tuple[list[Any], bool, int | None, int | None]:
+        await recorder.use_writer_process(wait=True)
+        pid = recorder.writer_pid()
+        answers = await asyncio.gather(
+            recorder.record(good), recorder.record(clash), return_exceptions=True
+        )
+        recorded = await recorder.record(again)
+        still = recorder.writer_pid()
+        await recorder.close()
+        return list(answers), recorded, pid, still
+
+    answers, recorded, pid, still = asyncio.run(scenario())
+
+    assert all(isinstance(answer, StoreError) for answer in answers), answers
+    assert all("unique constraint" in str(answer).lower() for answer in answers)
+    assert _stored(runtime, good) is None
+    assert recorded is True and _stored(runtime, again) == again
+    assert still == pid  # the same process wrote the next batch
+
+
+def test_a_writer_that_dies_is_replaced_and_no_run_is_lost_or_recorded_twice(
+    runtime: Runtime,
+    project_id: str,
+    save_flow: SaveFlow,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(run_recorder, "WRITER_RESTART_SECONDS", 0.0)
+    save_flow(decide())
+    plan = _cached_plan(runtime, project_id)
+    before = _count(runtime, project_id)
+    recorder = RunRecorder(runtime)
+
+    async def scenario() -> tuple[int, int, list[bool]]:
+        await recorder.use_writer_process(wait=True)
+        first = recorder.writer_pid()
+        assert first is not None
+        answers = [await recorder.record(_make(runtime, plan, project_id))]
+        os.kill(first, signal.SIGKILL)
+        # The batch sent to the dead process is written by the store thread.
+        answers.append(await recorder.record(_make(runtime, plan, project_id)))
+        # The batch after it starts a new process, which answers from then on.
+        answers.append(await recorder.record(_make(runtime, plan, project_id)))
+        for _ in range(200):
+            if recorder.writer_pid() not in (None, first):
+                break
+            await asyncio.sleep(0.05)
+        second = recorder.writer_pid()
+        assert second is not None
+        answers.append(await recorder.record(_make(runtime, plan, project_id)))
+        await recorder.close()
+        return first, second, answers
+
+    first, second, answers = asyncio.run(scenario())
+
+    assert second != first
+    assert answers == [True, True, True, True]
+    assert _count(runtime, project_id) == before + 4
+    assert "record_writer_lost" in {
+        getattr(record, "event_name", "") for record in caplog.records
+    }
+
+
+def test_a_batch_resent_after_its_writer_vanished_counts_the_runs_it_had_stored(
+    runtime: Runtime, project_id: str, save_flow: SaveFlow
+) -> None:
+    save_flow(decide())
+    plan = _cached_plan(runtime, project_id)
+    committed, unsent = (
+        _make(runtime, plan, project_id),
+        _make(runtime, plan, project_id),
+    )
+    # The writer committed the first run and died before it could answer.
+    with runtime.store.begin() as conn:
+        assert run_store.insert_current_runs(conn, run_store.run_rows([committed])) == [
+            True
+        ]
+    before = _count(runtime, project_id)
+
+    with runtime.store.begin() as conn:
+        kept = run_store.insert_current_runs(
+            conn, run_store.run_rows([committed, unsent]), skip_recorded=True
+        )
+
+    assert kept == [True, True]
+    assert _count(runtime, project_id) == before + 1
+    assert _stored(runtime, committed) == committed
+    assert _stored(runtime, unsent) == unsent
+
+
+def test_the_writer_ignores_ctrl_c_and_stops_when_its_server_dies(
+    runtime: Runtime, project_id: str, save_flow: SaveFlow
+) -> None:
+    save_flow(decide())
+    plan = _cached_plan(runtime, project_id)
+
+    async def scenario() -> int:
+        writer = await record_writer.RecordWriter.start(runtime.settings.database_url)
+        # A terminal's Ctrl+C reaches the whole process group.
+        os.kill(writer.pid, signal.SIGINT)
+        await asyncio.sleep(0.2)
+        rows = run_store.run_rows([_make(runtime, plan, project_id)])
+        assert await writer.write(rows) == [True]
+        # A server that dies closes the pipe as `close` does, and no more.
+        stdin = writer._process.stdin
+        assert stdin is not None
+        stdin.close()
+        return await asyncio.wait_for(writer._process.wait(), 10)
+
+    assert asyncio.run(scenario()) == 0
+
+
+def test_only_a_sqlite_file_gets_a_writer_process(sqlite_store: Store) -> None:
+    runtime = Runtime(sqlite_store, Settings(database_url="sqlite://"))
+    recorder = RunRecorder(runtime)
+
+    async def scenario() -> int | None:
+        await recorder.use_writer_process(wait=True)
+        pid = recorder.writer_pid()
+        await recorder.close()
+        return pid
+
+    assert recorder.can_use_writer_process is False
+    assert asyncio.run(scenario()) is None
