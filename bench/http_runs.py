@@ -9,7 +9,10 @@ Two workloads, each at concurrency 1 and 32, with wrk as the load generator:
 Every run idflow answers is recorded with its trace, as in production. In the
 same run of the machine, the decision alone (`bench/bare_decide.py`) is measured
 the same way, as raw ASGI (the ceiling for Python here) and as a Starlette route
-(the framework idflow's API uses, and the peers' "bare Starlette").
+(the framework idflow's API uses, and the peers' "bare Starlette"). The three
+servers run side by side and their windows alternate, `--rounds` times, so each
+share is taken against ceilings measured a minute apart at most; *disable*,
+whose target is absolute, is measured once at the end.
 After the timed windows the program counts the recorded runs and checks that
 the server recorded one run per answered request, and that every answer was 200.
 
@@ -27,6 +30,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -122,6 +126,7 @@ class Measure:
     p99_ms: float
     errors: int
     runs_before: int
+    round: int
 
 
 def main() -> None:
@@ -138,53 +143,81 @@ def main() -> None:
         # that every answered request was recorded as a run.
         store = Store.open(env["IDFLOW_DATABASE_URL"])
         unrecorded: list[str] = []
-        with _serve([str(BIN / "idflow"), "serve"], env, scratch) as base:
-            for flow, users in (("bench-decide", 0), ("bench-disable", options.users)):
+
+        def measure(
+            base: str, target: str, users: int, concurrency: int, round_: int
+        ) -> None:
+            flow = f"bench-{target}" if target in ("decide", "disable") else target
+            idflow = flow != target
+            result = _wrk(
+                base,
+                flow,
+                auth if idflow else "",
+                users,
+                concurrency,
+                options,
+                round_,
+                count=lambda: _count_runs(store, project_id, flow) if idflow else 0,
+            )
+            results.append(result)
+            if not idflow:
+                return
+            recorded = _count_runs(store, project_id, flow) - result.runs_before
+            # Runs in flight when the count is taken or when wrk stops are
+            # recorded but not counted by wrk: at most one per connection at
+            # each end.
+            if not 0 <= recorded - result.requests <= 2 * concurrency:
+                unrecorded.append(
+                    f"{target} c={concurrency} round {round_}: "
+                    f"{result.requests} answered, {recorded} recorded"
+                )
+
+        # All three servers run at once and the windows alternate, so a
+        # machine whose speed drifts (these do, by a third within minutes)
+        # drifts alike for idflow and for its ceilings.
+        with (
+            _serve([str(BIN / "idflow"), "serve"], env, scratch) as base,
+            _serve(_bare_command("app"), env, scratch, health="/") as bare,
+            _serve(
+                _bare_command("starlette_app"), env, scratch, health="/"
+            ) as bare_starlette,
+        ):
+            for round_ in range(1, options.rounds + 1):
                 for concurrency in (1, 32):
-                    measure = _wrk(
-                        base,
-                        flow,
-                        auth,
-                        users,
-                        concurrency,
-                        options,
-                        count=lambda f=flow: _count_runs(store, project_id, f),
-                    )
-                    results.append(measure)
-                    before = measure.runs_before
-                    after = _count_runs(store, project_id, flow)
-                    # Runs in flight when the count is taken or when wrk stops
-                    # are recorded but not counted by wrk: at most one per
-                    # connection at each end.
-                    if not 0 <= after - before - measure.requests <= 2 * concurrency:
-                        unrecorded.append(
-                            f"{flow} c={concurrency}: {measure.requests} answered, {after - before} recorded"
-                        )
+                    measure(base, "decide", 0, concurrency, round_)
+                    measure(bare, "bare", 0, concurrency, round_)
+                    measure(bare_starlette, "bare-starlette", 0, concurrency, round_)
+            # Once: its target is absolute, and each run disables a user.
+            for concurrency in (1, 32):
+                measure(base, "disable", options.users, concurrency, 1)
         store.dispose()
-        # The ceilings: the decision alone, as raw ASGI and as a Starlette route.
-        for target, app in (("bare", "app"), ("bare-starlette", "starlette_app")):
-            command = [
-                str(BIN / "uvicorn"),
-                "--app-dir",
-                str(BENCH),
-                f"bare_decide:{app}",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ]
-            with _serve(command, env, scratch, health="/") as base:
-                for concurrency in (1, 32):
-                    results.append(
-                        _wrk(base, target, "", 0, concurrency, options, count=lambda: 0)
-                    )
 
     _report(results, unrecorded, options)
+
+
+def _bare_command(app: str) -> list[str]:
+    # The ceilings: the decision alone, as raw ASGI and as a Starlette route.
+    return [
+        str(BIN / "uvicorn"),
+        "--app-dir",
+        str(BENCH),
+        f"bare_decide:{app}",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
 
 
 def _options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per window")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="alternations of decide with the bare endpoints",
+    )
     parser.add_argument(
         "--users",
         type=int,
@@ -289,6 +322,7 @@ def _wrk(
     users: int,
     concurrency: int,
     options: argparse.Namespace,
+    round_: int,
     *,
     count: Callable[[], int],
 ) -> Measure:
@@ -316,10 +350,14 @@ def _wrk(
         text=True,
         check=True,
     )
-    return _parse(flow.removeprefix("bench-"), concurrency, done.stdout, runs_before)
+    return _parse(
+        flow.removeprefix("bench-"), concurrency, done.stdout, runs_before, round_
+    )
 
 
-def _parse(target: str, concurrency: int, output: str, runs_before: int) -> Measure:
+def _parse(
+    target: str, concurrency: int, output: str, runs_before: int, round_: int
+) -> Measure:
     def latency(percent: str) -> float:
         found = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
         assert found is not None, output
@@ -343,6 +381,7 @@ def _parse(target: str, concurrency: int, output: str, runs_before: int) -> Meas
         latency("99"),
         errors,
         runs_before,
+        round_,
     )
 
 
@@ -361,28 +400,47 @@ def _free_port() -> int:
 def _report(
     results: list[Measure], unrecorded: list[str], options: argparse.Namespace
 ) -> None:
-    def ceiling(target: str) -> dict[int, float]:
-        return {m.concurrency: m.per_second for m in results if m.target == target}
+    # Each share is against the ceiling measured in the same round, minutes apart at most.
+    ceilings = {
+        (m.target, m.concurrency, m.round): m.per_second
+        for m in results
+        if m.target.startswith("bare")
+    }
 
-    bare, starlette = ceiling("bare"), ceiling("bare-starlette")
+    def share(m: Measure, target: str) -> float | None:
+        top = ceilings.get((target, m.concurrency, m.round))
+        return m.per_second / top if top else None
+
     print(
-        "| workload | c | runs/s | p50 ms | p99 ms | of bare ASGI "
+        "| workload | c | round | runs/s | p50 ms | p99 ms | of bare ASGI "
         "| of bare Starlette | requests | errors |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
-    for m in results:
-        shares = [
-            f"{m.per_second / top[m.concurrency]:.0%}"
-            if top.get(m.concurrency)
-            else "-"
-            for top in (bare, starlette)
-        ]
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for m in sorted(results, key=lambda m: (m.target, m.concurrency, m.round)):
+        shares = [share(m, target) for target in ("bare", "bare-starlette")]
+        shown = [f"{value:.0%}" if value is not None else "-" for value in shares]
         print(
-            f"| {m.target} | {m.concurrency} | {m.per_second:,.0f} | {m.p50_ms:.2f} "
-            f"| {m.p99_ms:.2f} | {shares[0]} | {shares[1]} | {m.requests:,} "
-            f"| {m.errors} |"
+            f"| {m.target} | {m.concurrency} | {m.round} | {m.per_second:,.0f} "
+            f"| {m.p50_ms:.2f} | {m.p99_ms:.2f} | {shown[0]} | {shown[1]} "
+            f"| {m.requests:,} | {m.errors} |"
         )
-    print(f"\nwindows of {options.duration} s after {options.warmup} s of warm-up")
+    print()
+    for concurrency in (1, 32):
+        decide = [
+            m for m in results if m.target == "decide" and m.concurrency == concurrency
+        ]
+        for target in ("bare", "bare-starlette"):
+            values = [v for m in decide if (v := share(m, target)) is not None]
+            if values:
+                print(
+                    f"decide c={concurrency} against {target}: median "
+                    f"{statistics.median(values):.0%} over {len(values)} rounds "
+                    f"({', '.join(f'{v:.0%}' for v in values)})"
+                )
+    print(
+        f"\nwindows of {options.duration} s after {options.warmup} s of warm-up, "
+        f"{options.rounds} rounds"
+    )
     if unrecorded:
         sys.exit("Answered requests without a recorded run: " + "; ".join(unrecorded))
     print("every answered request has its recorded run")
