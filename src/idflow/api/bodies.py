@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 from starlette.requests import ClientDisconnect, Request
-from starlette.types import Receive
+from starlette.types import Message, Receive
 
 from idflow.errors import BadRequest, InvalidArgument, PayloadTooLarge
 
@@ -112,18 +112,26 @@ async def read_json_from(
         BadRequest: when it is not JSON or not an object.
         ClientDisconnect: when the client went away before the body ended.
     """
-    return await _read_json_chunks(_chunks(receive), content_length, max_bytes)
+    _check_declared_length(content_length, max_bytes)
+    message = await receive()
+    if message["type"] == "http.request" and not message.get("more_body", False):
+        # The usual case: a small body arrives whole, in one message.
+        return _decode_object(message.get("body", b""), max_bytes)
+    return await _read_json_chunks(_chunks(receive, message), None, max_bytes)
 
 
-async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+async def _chunks(
+    receive: Receive, first: Message | None = None
+) -> AsyncIterator[bytes]:
     # What Starlette's `Request.stream` does, for an app without a Request.
+    message = first if first is not None else await receive()
     while True:
-        message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnect()
         yield message.get("body", b"")
         if not message.get("more_body", False):
             return
+        message = await receive()
 
 
 async def _read_json_chunks(
@@ -136,10 +144,7 @@ async def _read_json_chunks(
             or as sent.
         BadRequest: when it is not JSON or not an object.
     """
-    if content_length and content_length.isdigit() and int(content_length) > max_bytes:
-        raise PayloadTooLarge(
-            f"The request body has {content_length} bytes: at most {max_bytes} are accepted."
-        )
+    _check_declared_length(content_length, max_bytes)
     body = b""
     async for chunk in chunks:
         body += chunk
@@ -147,6 +152,21 @@ async def _read_json_chunks(
             raise PayloadTooLarge(
                 f"The request body is over {max_bytes} bytes: at most {max_bytes} are accepted."
             )
+    return _decode_object(body, max_bytes)
+
+
+def _check_declared_length(content_length: str | None, max_bytes: int) -> None:
+    if content_length and content_length.isdigit() and int(content_length) > max_bytes:
+        raise PayloadTooLarge(
+            f"The request body has {content_length} bytes: at most {max_bytes} are accepted."
+        )
+
+
+def _decode_object(body: bytes, max_bytes: int) -> dict[str, Any]:
+    if len(body) > max_bytes:
+        raise PayloadTooLarge(
+            f"The request body is over {max_bytes} bytes: at most {max_bytes} are accepted."
+        )
     if not body.strip():
         return {}
 

@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from idflow.api.bodies import WireModel, parse_body, read_json_from
 from idflow.api.context import ApiContext, note
-from idflow.api.responses import JsonResponse, exception_response
+from idflow.api.responses import JsonResponse, exception_response, send_json
 from idflow.errors import FlowDefinitionError, FlowInvalid, RunFailed
 from idflow.flows.descope import normalize_document, v1_to_v2
 from idflow.services import flows as flow_service
@@ -73,15 +73,19 @@ class RunFlowEndpoint:
         """Serve one request; `scope["app"]` is the Starlette application."""
         api: ApiContext = scope["app"].state.idflow
         try:
-            response = await self._answer(api, scope, receive)
+            outputs = await self._outputs(api, scope, receive)
         except ClientDisconnect:
             return  # Nobody is left to answer.
         except Exception as exc:
             response = exception_response(exc, scope.get("idflow.request_id", "-"))
-        await response(scope, receive, send)
+            await response(scope, receive, send)
+            return
+        await send_json(send, {"output": outputs})
 
     @staticmethod
-    async def _answer(api: ApiContext, scope: Scope, receive: Receive) -> JsonResponse:
+    async def _outputs(
+        api: ApiContext, scope: Scope, receive: Receive
+    ) -> Mapping[str, Any]:
         authorization = content_length = None
         for name, value in scope["headers"]:
             # The first of a repeated header counts, as Starlette reads it.
@@ -115,7 +119,7 @@ class RunFlowEndpoint:
         note(scope, run_id=run.run_id)
         if run.status is not RunStatus.COMPLETED:
             raise run_failure(run)
-        return JsonResponse({"output": run.outputs or {}})
+        return run.outputs or {}
 
 
 run_flow = RunFlowEndpoint()
