@@ -110,6 +110,11 @@ class RecordWriter:
         return not self._broken and self._process.returncode is None
 
     @property
+    def returncode(self) -> int | None:
+        """The process's exit status, once it has exited."""
+        return self._process.returncode
+
+    @property
     def pid(self) -> int:
         """The writer process's id."""
         return self._process.pid
@@ -126,12 +131,17 @@ class RecordWriter:
         try:
             stdin.write(_frame(rows))
             await stdin.drain()
+            answer = await self._read_answer()
         except OSError as exc:
             self._broken = True
             raise WriterGone(
                 f"The run record writer (process {self._process.pid}) stopped: {exc!r}."
             ) from exc
-        answer = await self._read_answer()
+        except asyncio.CancelledError:
+            # Its answer may still come, and would be taken for the next
+            # batch's: this pipe is not used again.
+            self._broken = True
+            raise
         if "error" in answer:
             raise StoreError(answer["error"])
         kept: list[bool] = answer["kept"]

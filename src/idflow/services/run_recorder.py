@@ -70,6 +70,9 @@ class RunRecorder:
         self._queues: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, _LoopQueue
         ] = weakref.WeakKeyDictionary()
+        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], _LoopQueue] | None = (
+            None
+        )
 
     @property
     def can_use_writer_process(self) -> bool:
@@ -137,9 +140,15 @@ class RunRecorder:
 
     def _queue(self) -> _LoopQueue:
         loop = asyncio.get_running_loop()
+        last = self._last
+        # The API serves from one loop: a weak dictionary's lookup makes a
+        # weak reference every time, which py-spy put at 5% of the loop.
+        if last is not None and last[0]() is loop:
+            return last[1]
         queue = self._queues.get(loop)
         if queue is None:
             queue = self._queues.setdefault(loop, _LoopQueue())
+        self._last = (weakref.ref(loop), queue)
         return queue
 
     async def _flush(self, queue: _LoopQueue) -> None:
@@ -170,17 +179,14 @@ class RunRecorder:
 
     async def _write(self, queue: _LoopQueue, rows: list[dict[str, Any]]) -> list[bool]:
         process = queue.process
-        if process is not None and process.usable:
+        if process is not None and not process.usable:
+            # It stopped between batches: none of this one was sent to it.
+            await self._lose(queue, process, f"It exited with {process.returncode}.")
+        elif process is not None:
             try:
                 return await process.write(rows)
-            except WriterGone as exc:
-                queue.process = None
-                queue.restart_at = time.monotonic() + WRITER_RESTART_SECONDS
-                logger.warning(
-                    "%s The store thread writes run records until another starts",
-                    exc,
-                    extra={"event_name": "record_writer_lost"},
-                )
+            except WriterGone:
+                await self._lose(queue, process, "It stopped before answering a batch.")
                 # It may have committed the batch before it stopped.
                 return await self._runtime.call_blocking(
                     partial(self._insert_current, rows, skip_recorded=True)
@@ -195,6 +201,18 @@ class RunRecorder:
                 self._start_process(queue)
             )
         return await self._runtime.call_blocking(partial(self._insert_current, rows))
+
+    async def _lose(self, queue: _LoopQueue, process: RecordWriter, why: str) -> None:
+        queue.process = None
+        queue.restart_at = time.monotonic() + WRITER_RESTART_SECONDS
+        logger.warning(
+            "The run record writer (process %d) is gone: %s The store thread writes "
+            "run records until another starts",
+            process.pid,
+            why,
+            extra={"event_name": "record_writer_lost"},
+        )
+        await process.close()  # Reaps it; one still running sees its input end.
 
     async def _start_process(self, queue: _LoopQueue) -> None:
         try:

@@ -124,13 +124,17 @@ def test_a_failed_transaction_in_the_writer_fails_its_batch_and_the_writer_goes_
     assert still == pid  # the same process wrote the next batch
 
 
+@pytest.mark.parametrize("noticed", [False, True], ids=["at-once", "after-exit"])
 def test_a_writer_that_dies_is_replaced_and_no_run_is_lost_or_recorded_twice(
     runtime: Runtime,
     project_id: str,
     save_flow: SaveFlow,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    noticed: bool,
 ) -> None:
+    # Killed and written to at once, the batch meets a closed pipe; once the
+    # exit has been noticed, the batch is not sent to it at all.
     monkeypatch.setattr(run_recorder, "WRITER_RESTART_SECONDS", 0.0)
     save_flow(decide())
     plan = _cached_plan(runtime, project_id)
@@ -142,7 +146,11 @@ def test_a_writer_that_dies_is_replaced_and_no_run_is_lost_or_recorded_twice(
         first = recorder.writer_pid()
         assert first is not None
         answers = [await recorder.record(_make(runtime, plan, project_id))]
+        process = recorder._queue().process
+        assert process is not None
         os.kill(first, signal.SIGKILL)
+        if noticed:
+            await asyncio.wait_for(process._process.wait(), 10)
         # The batch sent to the dead process is written by the store thread.
         answers.append(await recorder.record(_make(runtime, plan, project_id)))
         # The batch after it starts a new process, which answers from then on.
