@@ -66,9 +66,9 @@ class ApiContext:
             Unauthorized: when the bearer is missing or wrong.
             RateLimited: when the project has spent its budget for the endpoint.
         """
-        principal = await auth.authenticate_bearer(
-            authorization, self.runtime, self.keys
-        )
+        principal = auth.cached_principal(
+            authorization, self.keys
+        ) or await auth.authenticate_bearer(authorization, self.runtime, self.keys)
         note(scope, project_id=principal.project_id)
         # Counted after authentication, so only real projects hold counters.
         self.limiter.check(principal.project_id, scope["path"])

@@ -61,6 +61,71 @@ class RunBody(WireModel):
         return self.tenant
 
 
+class RunRequest:
+    """What a `/v1/mgmt/flow/run` body asks for, with `RunBody`'s precedence applied."""
+
+    __slots__ = ("flow_id", "inputs", "preview", "tenant")
+
+    def __init__(
+        self, flow_id: str, inputs: dict[str, Any], preview: bool, tenant: str | None
+    ) -> None:
+        self.flow_id = flow_id
+        self.inputs = inputs
+        self.preview = preview
+        self.tenant = tenant
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> RunRequest:
+        """Validate a decoded body as `RunBody` does, and say what it asks for.
+
+        The SDKs' bodies are checked by hand: pydantic's model costs more than
+        the rest of reading the request. Anything the hand check does not
+        accept at once (a wrong type, a blank flow id) goes through `RunBody`,
+        which accepts or refuses it with its own message, so the two never
+        disagree.
+
+        Raises:
+            InvalidArgument: naming the field at fault, from `RunBody`.
+        """
+        fast = _parse_plain(data)
+        if fast is not None:
+            return fast
+        body = parse_body(RunBody, data)
+        return cls(body.flowId, body.run_input(), body.run_preview(), body.run_tenant())
+
+
+def _parse_plain(data: dict[str, Any]) -> RunRequest | None:
+    flow_id = data.get("flowId")
+    if type(flow_id) is not str or not flow_id:
+        return None
+    top = _plain_options(data)
+    options = data.get("options")
+    nested = (None, None, None) if options is None else _plain_options(options)
+    if top is None or nested is None:
+        return None
+    # What is set in `options` wins over the top level, as in `RunBody`.
+    inputs = nested[0] if nested[0] is not None else top[0]
+    preview = nested[1] if nested[1] is not None else top[1]
+    tenant = nested[2] if nested[2] is not None else top[2]
+    return RunRequest(flow_id, inputs or {}, bool(preview), tenant)
+
+
+def _plain_options(
+    data: Any,
+) -> tuple[dict[str, Any] | None, bool | None, str | None] | None:
+    # A JSON object's keys are strings, so `dict[str, Any]` holds for any dict.
+    if type(data) is not dict:
+        return None
+    inputs, preview, tenant = data.get("input"), data.get("preview"), data.get("tenant")
+    if inputs is not None and type(inputs) is not dict:
+        return None
+    if preview is not None and type(preview) is not bool:
+        return None
+    if tenant is not None and type(tenant) is not str:
+        return None
+    return inputs, preview, tenant
+
+
 # The API's most called endpoint, served as plain ASGI: the request log hands
 # it the request ahead of Starlette's routing and middleware (`SHORTCUTS` in
 # idflow.api.app), and `ROUTES` lists the same object, so it is found either
@@ -98,22 +163,22 @@ class RunFlowEndpoint:
         data = await read_json_from(
             receive, content_length, api.runtime.settings.max_body_bytes
         )
-        body = parse_body(RunBody, data)
+        request = RunRequest.parse(data)
 
-        run = await _run_context_only(api, principal.project_id, body)
+        run = await _run_context_only(api, principal.project_id, request)
         if run is None:
             # A run that waits on connectors must not hold the SQLite store thread.
             run = await api.runtime.call_run(
                 principal.project_id,
-                body.flowId,
+                request.flow_id,
                 lambda: runs.start_run(
                     api.runtime,
                     principal.project_id,
-                    body.flowId,
-                    body.run_input(),
+                    request.flow_id,
+                    request.inputs,
                     RunTrigger.API,
-                    preview=body.run_preview(),
-                    tenant_id=body.run_tenant(),
+                    preview=request.preview,
+                    tenant_id=request.tenant,
                 ),
             )
         note(scope, run_id=run.run_id)
@@ -126,7 +191,7 @@ run_flow = RunFlowEndpoint()
 
 
 async def _run_context_only(
-    api: ApiContext, project_id: str, body: RunBody
+    api: ApiContext, project_id: str, request: RunRequest
 ) -> Run | None:
     """Make the run on the event loop when its flow needs nothing but its context.
 
@@ -140,13 +205,13 @@ async def _run_context_only(
         The recorded run, or None when the standard path must make it: the
         flow does not qualify, or it changed since its plan was cached.
     """
-    if body.run_preview() or body.run_tenant() is not None:
+    if request.preview or request.tenant is not None:
         return None
-    plan = api.runtime.plans.context_only_plan(project_id, body.flowId)
+    plan = api.runtime.plans.context_only_plan(project_id, request.flow_id)
     if plan is None:
         return None
     run = runs.make_context_only_run(
-        api.runtime, plan, project_id, body.flowId, body.run_input()
+        api.runtime, plan, project_id, request.flow_id, request.inputs
     )
     if not await api.recorder.record(run):
         return None
