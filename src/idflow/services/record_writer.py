@@ -15,7 +15,9 @@ per batch, runs `store.runs.insert_current_runs` in one transaction, so it
 records exactly what the store thread would have.
 
 The protocol is one frame per message each way, a 4-byte little-endian length
-then JSON: the parent sends a list of run rows (`store.runs.run_rows`); the
+then JSON: the parent sends a list of runs as orjson renders `Run` (whose
+fields are the `runs` table's columns, so each is what `store.runs.run_rows`
+makes of it, as a test checks); the
 child answers `{"kept": [bool, ...]}` after its commit, or `{"error": message}`
 when the transaction failed and nothing of the batch was stored. The child
 ignores SIGINT and SIGTERM, which a terminal or a service manager sends to
@@ -32,6 +34,7 @@ import os
 import signal
 import struct
 import sys
+from collections.abc import Sequence
 from typing import Any, BinaryIO
 
 import orjson
@@ -40,6 +43,7 @@ from idflow.errors import StoreError
 from idflow.logs import configure_logging
 from idflow.store import runs as run_store
 from idflow.store.database import Store
+from idflow.store.records import Run
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +123,8 @@ class RecordWriter:
         """The writer process's id."""
         return self._process.pid
 
-    async def write(self, rows: list[dict[str, Any]]) -> list[bool]:
-        """Have the child store the rows whose flow is current; answer which it kept.
+    async def write(self, runs: Sequence[Run]) -> list[bool]:
+        """Have the child store the runs whose flow is current; answer which it kept.
 
         Raises:
             StoreError: the child's transaction failed; nothing was stored.
@@ -129,7 +133,8 @@ class RecordWriter:
         stdin = self._process.stdin
         assert stdin is not None, "started with pipes"
         try:
-            stdin.write(_frame(rows))
+            # orjson renders the dataclasses itself: no row dicts on the loop.
+            stdin.write(_frame(runs))
             await stdin.drain()
             answer = await self._read_answer()
         except OSError as exc:

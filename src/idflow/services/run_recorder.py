@@ -30,7 +30,6 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
 
 from idflow.runtime import Runtime
 from idflow.services.record_writer import RecordWriter, WriterGone
@@ -159,7 +158,7 @@ class RunRecorder:
                 batch, queue.waiting = queue.waiting, []
                 runs = [run for run, _ in batch]
                 try:
-                    kept = await self._write(queue, run_store.run_rows(runs))
+                    kept = await self._write(queue, runs)
                 except Exception as exc:
                     for _, answer in batch:
                         if not answer.done():
@@ -177,19 +176,19 @@ class RunRecorder:
         finally:
             queue.flushing = None
 
-    async def _write(self, queue: _LoopQueue, rows: list[dict[str, Any]]) -> list[bool]:
+    async def _write(self, queue: _LoopQueue, runs: list[Run]) -> list[bool]:
         process = queue.process
         if process is not None and not process.usable:
             # It stopped between batches: none of this one was sent to it.
             await self._lose(queue, process, f"It exited with {process.returncode}.")
         elif process is not None:
             try:
-                return await process.write(rows)
+                return await process.write(runs)
             except WriterGone:
                 await self._lose(queue, process, "It stopped before answering a batch.")
                 # It may have committed the batch before it stopped.
                 return await self._runtime.call_blocking(
-                    partial(self._insert_current, rows, skip_recorded=True)
+                    partial(self._insert_current, runs, skip_recorded=True)
                 )
         if (
             queue.wants_process
@@ -200,7 +199,7 @@ class RunRecorder:
             queue.starting = asyncio.get_running_loop().create_task(
                 self._start_process(queue)
             )
-        return await self._runtime.call_blocking(partial(self._insert_current, rows))
+        return await self._runtime.call_blocking(partial(self._insert_current, runs))
 
     async def _lose(self, queue: _LoopQueue, process: RecordWriter, why: str) -> None:
         queue.process = None
@@ -230,10 +229,10 @@ class RunRecorder:
             queue.starting = None
 
     def _insert_current(
-        self, rows: list[dict[str, Any]], *, skip_recorded: bool = False
+        self, runs: list[Run], *, skip_recorded: bool = False
     ) -> list[bool]:
         """On the store thread: insert the runs whose plan is still current."""
         with self._runtime.store.begin() as conn:
             return run_store.insert_current_runs(
-                conn, rows, skip_recorded=skip_recorded
+                conn, run_store.run_rows(runs), skip_recorded=skip_recorded
             )

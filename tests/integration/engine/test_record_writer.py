@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from idflow.errors import StoreError
@@ -25,7 +26,7 @@ from idflow.settings import Settings
 from idflow.store import runs as run_store
 from idflow.store.database import Store
 from idflow.store.migrate import upgrade
-from idflow.store.records import Run, RunTrigger
+from idflow.store.records import Run, RunStatus, RunTrigger
 from tests.integration.engine.conftest import SaveFlow
 from tests.integration.engine.test_context_only_runs import (
     FLOW_ID,
@@ -213,8 +214,7 @@ def test_the_writer_ignores_ctrl_c_and_stops_when_its_server_dies(
         # A terminal's Ctrl+C reaches the whole process group.
         os.kill(writer.pid, signal.SIGINT)
         await asyncio.sleep(0.2)
-        rows = run_store.run_rows([_make(runtime, plan, project_id)])
-        assert await writer.write(rows) == [True]
+        assert await writer.write([_make(runtime, plan, project_id)]) == [True]
         # A server that dies closes the pipe as `close` does, and no more.
         stdin = writer._process.stdin
         assert stdin is not None
@@ -222,6 +222,25 @@ def test_the_writer_ignores_ctrl_c_and_stops_when_its_server_dies(
         return await asyncio.wait_for(writer._process.wait(), 10)
 
     assert asyncio.run(scenario()) == 0
+
+
+def test_a_run_goes_down_the_pipe_as_the_row_the_store_thread_inserts(
+    runtime: Runtime, project_id: str, save_flow: SaveFlow
+) -> None:
+    save_flow(decide())
+    plan = _cached_plan(runtime, project_id)
+    run = _make(runtime, plan, project_id)
+    finished_failed = replace(
+        run,
+        status=RunStatus.FAILED,
+        outputs=None,
+        error={"code": "E102002", "message": "no", "taskId": "check"},
+        triggering_event_id="A1",
+    )
+
+    for each in (run, finished_failed):
+        sent = orjson.loads(orjson.dumps(each))
+        assert sent == orjson.loads(orjson.dumps(run_store.run_rows([each])[0]))
 
 
 def test_only_a_sqlite_file_gets_a_writer_process(sqlite_store: Store) -> None:
