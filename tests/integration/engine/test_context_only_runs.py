@@ -63,6 +63,20 @@ def _cached_plan(runtime: Runtime, project_id: str) -> Any:
     return plan
 
 
+def current_and_moved_on_plans(
+    runtime: Runtime, project_id: str, save_flow: SaveFlow
+) -> tuple[Any, Any]:
+    """Cached plans of two flows: `decide`, still current, and `other`, replaced since."""
+    save_flow(decide())
+    plan = _cached_plan(runtime, project_id)
+    save_flow({**decide(), "id": "other"})
+    runs.start_run(runtime, project_id, "other", INPUTS, RunTrigger.API)
+    other_plan = runtime.plans.context_only_plan(project_id, "other")
+    assert other_plan is not None
+    save_flow({**decide(status="suspended"), "id": "other"})  # "other" moves on
+    return plan, other_plan
+
+
 def _stored(runtime: Runtime, run: Run) -> Run | None:
     with runtime.store.connect() as conn:
         return run_store.get_run(conn, run.project_id, run.run_id)
@@ -166,13 +180,7 @@ def test_runs_finished_together_share_a_transaction_and_each_gets_its_own_answer
     save_flow: SaveFlow,
     recorder: RunRecorder,
 ) -> None:
-    save_flow(decide())
-    plan = _cached_plan(runtime, project_id)
-    save_flow({**decide(), "id": "other"})
-    runs.start_run(runtime, project_id, "other", INPUTS, RunTrigger.API)
-    other_plan = runtime.plans.context_only_plan(project_id, "other")
-    assert other_plan is not None
-    save_flow({**decide(status="suspended"), "id": "other"})  # "other" moves on
+    plan, other_plan = current_and_moved_on_plans(runtime, project_id, save_flow)
     made = [
         runs.make_context_only_run(
             runtime, plan, project_id, FLOW_ID, {"userId": f"U{n}", "daysInactive": n}

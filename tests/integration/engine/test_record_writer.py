@@ -33,6 +33,7 @@ from tests.integration.engine.test_context_only_runs import (
     INPUTS,
     _cached_plan,
     _stored,
+    current_and_moved_on_plans,
     decide,
 )
 
@@ -61,12 +62,7 @@ def _count(runtime: Runtime, project_id: str) -> int:
 def test_the_writer_process_records_what_the_store_thread_would(
     runtime: Runtime, project_id: str, save_flow: SaveFlow
 ) -> None:
-    save_flow(decide())
-    plan = _cached_plan(runtime, project_id)
-    save_flow({**decide(), "id": "other"})
-    runs.start_run(runtime, project_id, "other", INPUTS, RunTrigger.API)
-    other_plan = runtime.plans.context_only_plan(project_id, "other")
-    save_flow({**decide(status="suspended"), "id": "other"})  # "other" moves on
+    plan, other_plan = current_and_moved_on_plans(runtime, project_id, save_flow)
     made = [_make(runtime, plan, project_id, n) for n in range(80, 120)]
     stale = runs.make_context_only_run(runtime, other_plan, project_id, "other", INPUTS)
     recorder = RunRecorder(runtime)
