@@ -68,9 +68,9 @@ class Store:
         # so a thread can never wait for itself: a write begun while it holds
         # the lock goes on to SQLite and its busy timeout, as it would without.
         # In-memory SQLite has one shared connection and no second writer.
-        self._write_lock: threading.RLock | None = None
+        self._write_lock: WriteLock | None = None
         if self._is_sqlite and not self._in_memory:
-            self._write_lock = threading.RLock()
+            self._write_lock = WriteLock()
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -241,6 +241,47 @@ class Store:
         """Close every pooled connection; the store reconnects if used again."""
         self._engine.dispose()
 
+    @property
+    def write_activity(self) -> tuple[int, int]:
+        """This process's write transactions on a SQLite file: how many began, how many are open.
+
+        Read without the lock, as a hint (`services.run_recorder` uses it to
+        tell whether the store thread is writing). (0, 0) where no write lock
+        is kept: PostgreSQL, in-memory SQLite.
+        """
+        lock = self._write_lock
+        return (0, 0) if lock is None else (lock.taken, lock.held)
+
+
+class WriteLock:
+    """The store's in-process write lock on a SQLite file, counting its use.
+
+    A reentrant lock; `taken` counts every acquisition and `held` the ones not
+    yet released, both changed only by the holder.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.taken = 0
+        self.held = 0
+
+    def acquire(self) -> None:
+        """Wait for the lock and take it."""
+        self._lock.acquire()
+        self.taken += 1
+        self.held += 1
+
+    def release(self) -> None:
+        """Give the lock back."""
+        self.held -= 1
+        self._lock.release()
+
+    def __enter__(self) -> None:
+        self.acquire()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
 
 class _ThreadBatch(threading.local):
     """The batch the current thread has open, if any."""
@@ -265,7 +306,7 @@ class WriteBatch:
         pending: work waiting for the next commit.
     """
 
-    def __init__(self, store: Store, write_lock: threading.RLock | None = None) -> None:
+    def __init__(self, store: Store, write_lock: WriteLock | None = None) -> None:
         self._store = store
         self._write_lock = write_lock
         self._stack = ExitStack()

@@ -251,3 +251,41 @@ def test_only_a_sqlite_file_gets_a_writer_process(sqlite_store: Store) -> None:
 
     assert recorder.can_use_writer_process is False
     assert asyncio.run(scenario()) is None
+
+
+def test_batches_go_to_the_store_thread_while_this_process_writes(
+    runtime: Runtime, project_id: str, save_flow: SaveFlow
+) -> None:
+    save_flow(decide())
+    plan = _cached_plan(runtime, project_id)
+    recorder = RunRecorder(runtime)
+
+    def taken() -> int:
+        return runtime.store.write_activity[0]
+
+    async def scenario() -> list[int]:
+        await recorder.use_writer_process(wait=True)
+        await recorder.record(
+            _make(runtime, plan, project_id)
+        )  # after the set-up's writes
+        steps = [taken()]
+        await recorder.record(
+            _make(runtime, plan, project_id)
+        )  # the child: no write here
+        steps.append(taken())
+        save_flow({**decide(), "id": "other"})  # another write in this process
+        steps.append(taken())
+        await recorder.record(_make(runtime, plan, project_id))  # the store thread's
+        steps.append(taken())
+        await recorder.record(_make(runtime, plan, project_id))  # the child's again
+        steps.append(taken())
+        await recorder.close()
+        return steps
+
+    steps = asyncio.run(scenario())
+
+    after_first, after_child, after_save, after_thread, after_child_again = steps
+    assert after_child == after_first
+    assert after_thread == after_save + 1
+    assert after_child_again == after_thread
+    assert _count(runtime, project_id) == 1 + 4  # the cached plan's run, and these
