@@ -17,8 +17,8 @@ its run, as on the standard path.
 
 Who writes: on a SQLite file served by `idflow serve`, a writer process
 (`services.record_writer`, decision 0015), so the writes do not wait on the
-event loop for the interpreter lock; otherwise, and whenever that process is
-gone, the store's threads. A batch the process may have committed before it
+event loop for the interpreter lock; otherwise, whenever that process is gone,
+and while this process is itself writing to the store, the store's threads. A batch the process may have committed before it
 vanished is written again by the store thread, counting the runs already there.
 """
 
