@@ -201,6 +201,9 @@ def _read_frame(source: BinaryIO) -> Any:
 
 def main() -> None:
     """The child: store each batch it is sent, answer, stop when its input ends."""
+    # Only from here on: a Ctrl+C in the second the imports above take stops
+    # the child, and the server writes on its store thread until it starts
+    # another (`services.run_recorder`).
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
     # The answers get a descriptor of their own; anything printed by mistake

@@ -72,9 +72,6 @@ class RunRecorder:
         self._queues: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, _LoopQueue
         ] = weakref.WeakKeyDictionary()
-        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], _LoopQueue] | None = (
-            None
-        )
 
     @property
     def can_use_writer_process(self) -> bool:
@@ -142,15 +139,9 @@ class RunRecorder:
 
     def _queue(self) -> _LoopQueue:
         loop = asyncio.get_running_loop()
-        last = self._last
-        # The API serves from one loop: a weak dictionary's lookup makes a
-        # weak reference every time, which py-spy put at 5% of the loop.
-        if last is not None and last[0]() is loop:
-            return last[1]
         queue = self._queues.get(loop)
         if queue is None:
             queue = self._queues.setdefault(loop, _LoopQueue())
-        self._last = (weakref.ref(loop), queue)
         return queue
 
     async def _flush(self, queue: _LoopQueue) -> None:
