@@ -46,9 +46,10 @@ from idflow.clock import new_id, now_ms
 from idflow.flows.authoring import compile_authoring
 from idflow.runtime import Runtime
 from idflow.services import flows as flow_service
-from idflow.services.audit import CLI_ACTOR
+from idflow.services.audit import CLI_ACTOR, AuditAction
 from idflow.services.projects import resolve_project
 from idflow.settings import Settings
+from idflow.store import audit as audit_store
 from idflow.store import runs as run_store
 from idflow.store import users as user_store
 from idflow.store.database import Store
@@ -144,12 +145,19 @@ def main() -> None:
         store = Store.open(env["IDFLOW_DATABASE_URL"])
         unrecorded: list[str] = []
 
+        # The disable windows walk the users in order, each user once: one
+        # disabled already would make a cheaper run (no write, no event).
+        next_user = 0
+
         def measure(
             base: str, target: str, users: int, concurrency: int, round_: int
         ) -> None:
+            nonlocal next_user
             flow = f"bench-{target}" if target in ("decide", "disable") else target
             idflow = flow != target
-            result = _wrk(
+            if users:
+                before = _count_disables(store, project_id, flow)
+            result, next_user = _wrk(
                 base,
                 flow,
                 auth if idflow else "",
@@ -158,6 +166,7 @@ def main() -> None:
                 options,
                 round_,
                 count=lambda: _count_runs(store, project_id, flow) if idflow else 0,
+                first_user=next_user,
             )
             results.append(result)
             if not idflow:
@@ -171,6 +180,20 @@ def main() -> None:
                     f"{target} c={concurrency} round {round_}: "
                     f"{result.requests} answered, {recorded} recorded"
                 )
+            if users:
+                if next_user > users:
+                    sys.exit(
+                        f"The disable windows needed {next_user:,} users and the "
+                        f"store has {users:,}: raise --users."
+                    )
+                time.sleep(1)  # the runs in flight when wrk stopped
+                after = _count_disables(store, project_id, flow)
+                runs, events = (a - b for a, b in zip(after, before, strict=True))
+                if runs != events:
+                    unrecorded.append(
+                        f"{target} c={concurrency}: {runs} runs recorded but "
+                        f"{events} users disabled (UserModified events)"
+                    )
 
         # All three servers run at once and the windows alternate, so a
         # machine whose speed drifts (these do, by a third within minutes)
@@ -325,34 +348,46 @@ def _wrk(
     round_: int,
     *,
     count: Callable[[], int],
-) -> Measure:
+    first_user: int,
+) -> tuple[Measure, int]:
+    """Warm up, then measure one window; also answer the first user left untouched."""
+    threads = "1" if concurrency == 1 else "2"
     env = {
         **os.environ,
         "IDFLOW_BENCH_FLOW": flow,
         "IDFLOW_BENCH_AUTH": auth,
         "IDFLOW_BENCH_USERS": str(users),
+        "IDFLOW_BENCH_THREADS": threads,
     }
-    threads = "1" if concurrency == 1 else "2"
     script = str(BENCH / "wrk" / "run.lua")
     url = base + "/v1/mgmt/flow/run"
     common = ["wrk", "-t", threads, "-c", str(concurrency), "-s", script]
-    subprocess.run(
+    warm = subprocess.run(
         [*common, "-d", f"{options.warmup}s", url],
-        env=env,
+        env={**env, "IDFLOW_BENCH_FIRST": str(first_user)},
         capture_output=True,
+        text=True,
         check=True,
     )
     runs_before = count()
     done = subprocess.run(
         [*common, "-d", f"{options.duration}s", "--latency", "--timeout", "10s", url],
-        env=env,
+        env={**env, "IDFLOW_BENCH_FIRST": str(_next_user(warm.stdout))},
         capture_output=True,
         text=True,
         check=True,
     )
-    return _parse(
+    measure = _parse(
         flow.removeprefix("bench-"), concurrency, done.stdout, runs_before, round_
     )
+    return measure, _next_user(done.stdout)
+
+
+def _next_user(output: str) -> int:
+    # Printed by run.lua's done(): where the next invocation should start.
+    found = re.search(r"^idflow-bench-next-user: (\d+)$", output, re.M)
+    assert found is not None, output
+    return int(found.group(1))
 
 
 def _parse(
@@ -388,6 +423,16 @@ def _parse(
 def _count_runs(store: Store, project_id: str, flow: str) -> int:
     with store.connect() as conn:
         return run_store.count_runs(conn, project_id, flow_id=flow)
+
+
+def _count_disables(store: Store, project_id: str, flow: str) -> tuple[int, int]:
+    # The flow's recorded runs, and the users disabled (one event each).
+    with store.connect() as conn:
+        runs = run_store.count_runs(conn, project_id, flow_id=flow)
+        _, events = audit_store.search_events(
+            conn, project_id, actions=[AuditAction.USER_MODIFIED], limit=1
+        )
+    return runs, events
 
 
 def _free_port() -> int:
