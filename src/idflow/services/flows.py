@@ -106,8 +106,12 @@ def require_flow(conn: Any, project_id: str, flow_id: str) -> FlowRecord:
     """Return the flow's head, or raise FlowNotFound."""
     record = flow_store.get_flow(conn, project_id, flow_id)
     if record is None:
-        raise FlowNotFound(f"No flow has the id {flow_id!r} in this project.")
+        raise _no_such_flow(flow_id)
     return record
+
+
+def _no_such_flow(flow_id: str) -> FlowNotFound:
+    return FlowNotFound(f"No flow has the id {flow_id!r} in this project.")
 
 
 def delete_flow(conn: Any, actor: Actor, project_id: str, flow_id: str) -> None:
@@ -284,19 +288,19 @@ class PlanCache:
             FlowNotFound: when the project has no such flow or version.
             FlowDisabled: when the flow is switched off.
         """
-        try:
-            record = require_flow(conn, project_id, flow_id)
-        except FlowNotFound:
+        head = flow_store.get_flow_head(conn, project_id, flow_id)
+        if head is None:
             self.forget_context_only(project_id, flow_id)
-            raise
-        if record.disabled:
+            raise _no_such_flow(flow_id)
+        current_version, disabled = head
+        if disabled:
             self.forget_context_only(project_id, flow_id)
             raise FlowDisabled(
                 f"Flow {flow_id!r} is disabled: enable it before running it."
             )
 
-        current = version is None or version == record.current_version
-        key = (project_id, flow_id, version or record.current_version)
+        current = version is None or version == current_version
+        key = (project_id, flow_id, version or current_version)
         with self._lock:
             cached = self._plans.get(key)
             if cached is not None:

@@ -49,8 +49,12 @@ _SET_DISABLED = (
     .values(disabled=bindparam("disabled"), modified_ms=bindparam("modified_ms"))
 )
 _DELETE_FLOW = delete(flows).where(_KEY)
-# Every run reads its flow's head: straight to the driver (see store/driver.py).
 _GET_FLOW = DriverStatement(select(flows).where(_KEY))
+# Every run reads its flow's head: only what it needs, straight to the driver
+# (see store/driver.py).
+_GET_FLOW_HEAD = DriverStatement(
+    select(flows.c.current_version, flows.c.disabled).where(_KEY)
+)
 _LIST_FLOWS = (
     select(flows)
     .where(flows.c.project_id == bindparam("project_id"))
@@ -147,6 +151,19 @@ def get_flow(conn: Connection, project_id: str, flow_id: str) -> FlowRecord | No
     """Return the flow's head, or None when the project has no such flow."""
     row = _GET_FLOW.first(conn, {"project_id": project_id, "flow_id": flow_id})
     return None if row is None else _flow_from_row(row)
+
+
+def get_flow_head(
+    conn: Connection, project_id: str, flow_id: str
+) -> tuple[int, bool] | None:
+    """Return what a run needs of the flow's head, without its name and dates.
+
+    Returns:
+        The current version and whether the flow is switched off; None when
+        the project has no such flow.
+    """
+    row = _GET_FLOW_HEAD.first(conn, {"project_id": project_id, "flow_id": flow_id})
+    return None if row is None else (row.current_version, bool(row.disabled))
 
 
 def get_flow_version(

@@ -18,8 +18,9 @@ from sqlalchemy import (
 )
 
 from idflow.store.driver import DriverStatement
+from idflow.store.flows import get_flow_head
 from idflow.store.records import Run, RunCheckpoint, RunStatus, RunTrigger
-from idflow.store.tables import deliveries, flows, run_checkpoints, runs
+from idflow.store.tables import deliveries, run_checkpoints, runs
 
 _KEY = and_(
     runs.c.project_id == bindparam("project_id"),
@@ -45,12 +46,6 @@ _UPDATE_RUN = (
     )
 )
 _GET_RUN = select(runs).where(_KEY)
-_GET_FLOW_HEAD = DriverStatement(
-    select(flows.c.current_version, flows.c.disabled).where(
-        flows.c.project_id == bindparam("project_id"),
-        flows.c.flow_id == bindparam("flow_id"),
-    )
-)
 
 
 def insert_run(conn: Connection, run: Run) -> None:
@@ -89,12 +84,8 @@ def insert_current_runs(
     """
     current: dict[tuple[str, str], int | None] = {}
     for project_id, flow_id in {(row["project_id"], row["flow_id"]) for row in rows}:
-        head = _GET_FLOW_HEAD.first(
-            conn, {"project_id": project_id, "flow_id": flow_id}
-        )
-        current[(project_id, flow_id)] = (
-            None if head is None or head.disabled else head.current_version
-        )
+        head = get_flow_head(conn, project_id, flow_id)
+        current[(project_id, flow_id)] = None if head is None or head[1] else head[0]
     recorded: set[str] = set()
     if skip_recorded and rows:
         found = conn.execute(

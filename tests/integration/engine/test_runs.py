@@ -16,6 +16,7 @@ from idflow.services import users as user_service
 from idflow.services.audit import CLI_ACTOR
 from idflow.services.runs import accept_run, get_run, start_run
 from idflow.store import audit as audit_store
+from idflow.store import flows as flow_store
 from idflow.store import runs as run_store
 from idflow.store import users as user_store
 from idflow.store.records import RunStatus, RunTrigger, User, UserStatus
@@ -207,6 +208,21 @@ def test_recorded_runs_list_newest_first_and_filter_by_status(
 
     assert [r.run_id for r in listed] == [good.run_id, bad.run_id]
     assert [r.run_id for r in failed] == [bad.run_id]
+
+
+def test_a_runs_view_of_the_flow_head_follows_new_versions_and_the_switch(
+    runtime: Runtime, project_id: str, save_flow: SaveFlow
+) -> None:
+    save_flow({"id": "answer", "steps": [{"id": "end", "end": {"v": "one"}}]})
+    save_flow({"id": "answer", "steps": [{"id": "end", "end": {"v": "two"}}]})
+
+    with runtime.store.begin() as conn:
+        before = flow_store.get_flow_head(conn, project_id, "answer")
+        flow_service.set_flow_disabled(conn, CLI_ACTOR, project_id, "answer", True)
+        after = flow_store.get_flow_head(conn, project_id, "answer")
+        missing = flow_store.get_flow_head(conn, project_id, "no-such-flow")
+
+    assert (before, after, missing) == ((2, False), (2, True), None)
 
 
 def test_switching_a_flow_off_stops_its_runs_without_a_new_version(
