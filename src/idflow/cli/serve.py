@@ -75,6 +75,9 @@ def serve(state: CliState, host: str | None, port: int | None, no_worker: bool) 
             log_config=None,
             access_log=False,
             server_header=False,
+            # idflow reads no client address (keys, not addresses, are who
+            # calls), so uvicorn need not rewrite it from X-Forwarded-For.
+            proxy_headers=False,
         )
     finally:
         # uvicorn returns once a signal has drained the requests; the worker
