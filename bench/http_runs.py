@@ -12,9 +12,11 @@ the same way, as raw ASGI (the ceiling for Python here) and as a Starlette route
 (the framework idflow's API uses, and the peers' "bare Starlette"). The three
 servers run side by side and their windows alternate, `--rounds` times, so each
 share is taken against ceilings measured a minute apart at most; *disable*,
-whose target is absolute, is measured once at the end.
+whose target is absolute, is measured once at the end. Its windows walk the
+users in order, each user once, so every run disables a user still enabled.
 After the timed windows the program counts the recorded runs and checks that
-the server recorded one run per answered request, and that every answer was 200.
+the server recorded one run per answered request, that every answer was 200,
+and that each *disable* run disabled a user (one `UserModified` event each).
 
     .venv/bin/python bench/http_runs.py --duration 10
 
