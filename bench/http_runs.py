@@ -14,6 +14,8 @@ servers run side by side and their windows alternate, `--rounds` times, so each
 share is taken against ceilings measured a minute apart at most; *disable*,
 whose target is absolute, is measured once at the end. Its windows walk the
 users in order, each user once, so every run disables a user still enabled.
+Last comes a mixed window: *decide* and *disable* at once, 16 connections each,
+the load under which the server both records context-only runs and writes.
 After the timed windows the program counts the recorded runs and checks that
 the server recorded one run per answered request, that every answer was 200,
 and that each *disable* run disabled a user (one `UserModified` event each).
@@ -58,6 +60,8 @@ from idflow.store.database import Store
 from idflow.store.records import User
 
 BENCH = Path(__file__).resolve().parent
+# Each workload's connections in the mixed window, both at once.
+MIXED_CONCURRENCY = 16
 BIN = Path(sys.executable).parent
 
 DECIDE = {
@@ -197,6 +201,57 @@ def main() -> None:
                         f"{events} users disabled (UserModified events)"
                     )
 
+        def measure_mixed(base: str) -> None:
+            # Both workloads at once: records of context-only runs while the
+            # server itself writes, which decision 0015 routes to the store
+            # thread rather than have the writer process wait for the lock.
+            nonlocal next_user
+            loads = [
+                _Load(base, "bench-decide", auth, 0, MIXED_CONCURRENCY, 1),
+                _Load(base, "bench-disable", auth, options.users, MIXED_CONCURRENCY, 1),
+            ]
+            warm = _wrk_at_once(
+                [load.command(options.warmup, next_user) for load in loads]
+            )
+            decided = _count_runs(store, project_id, "bench-decide")
+            disables = _count_disables(store, project_id, "bench-disable")
+            done = _wrk_at_once(
+                [
+                    load.command(options.duration, _next_user(warm[1]), latency=True)
+                    for load in loads
+                ]
+            )
+            next_user = _next_user(done[1])
+            if next_user > options.users:
+                sys.exit(
+                    f"The disable windows needed {next_user:,} users and the "
+                    f"store has {options.users:,}: raise --users."
+                )
+            mixed = [
+                _parse("mixed: decide", MIXED_CONCURRENCY, done[0], decided, 1),
+                _parse("mixed: disable", MIXED_CONCURRENCY, done[1], disables[0], 1),
+            ]
+            results.extend(mixed)
+            time.sleep(1)  # the runs in flight when wrk stopped
+            now_decided = _count_runs(store, project_id, "bench-decide")
+            now_disables = _count_disables(store, project_id, "bench-disable")
+            slack = 2 * MIXED_CONCURRENCY
+            for result, recorded in zip(
+                mixed,
+                (now_decided - decided, now_disables[0] - disables[0]),
+                strict=True,
+            ):
+                if not 0 <= recorded - result.requests <= slack:
+                    unrecorded.append(
+                        f"{result.target}: {result.requests} answered, "
+                        f"{recorded} recorded"
+                    )
+            runs, events = (a - b for a, b in zip(now_disables, disables, strict=True))
+            if runs != events:
+                unrecorded.append(
+                    f"mixed: disable: {runs} runs recorded but {events} users disabled"
+                )
+
         # All three servers run at once and the windows alternate, so a
         # machine whose speed drifts (these do, by a third within minutes)
         # drifts alike for idflow and for its ceilings.
@@ -215,6 +270,7 @@ def main() -> None:
             # Once: its target is absolute, and each run disables a user.
             for concurrency in (1, 32):
                 measure(base, "disable", options.users, concurrency, 1)
+            measure_mixed(base)
         store.dispose()
 
     _report(results, unrecorded, options)
@@ -353,36 +409,67 @@ def _wrk(
     first_user: int,
 ) -> tuple[Measure, int]:
     """Warm up, then measure one window; also answer the first user left untouched."""
-    threads = "1" if concurrency == 1 else "2"
-    env = {
-        **os.environ,
-        "IDFLOW_BENCH_FLOW": flow,
-        "IDFLOW_BENCH_AUTH": auth,
-        "IDFLOW_BENCH_USERS": str(users),
-        "IDFLOW_BENCH_THREADS": threads,
-    }
-    script = str(BENCH / "wrk" / "run.lua")
-    url = base + "/v1/mgmt/flow/run"
-    common = ["wrk", "-t", threads, "-c", str(concurrency), "-s", script]
-    warm = subprocess.run(
-        [*common, "-d", f"{options.warmup}s", url],
-        env={**env, "IDFLOW_BENCH_FIRST": str(first_user)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    threads = 1 if concurrency == 1 else 2
+    load = _Load(base, flow, auth, users, concurrency, threads)
+    warm = _run_wrk(load.command(options.warmup, first_user))
     runs_before = count()
-    done = subprocess.run(
-        [*common, "-d", f"{options.duration}s", "--latency", "--timeout", "10s", url],
-        env={**env, "IDFLOW_BENCH_FIRST": str(_next_user(warm.stdout))},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    done = _run_wrk(load.command(options.duration, _next_user(warm), latency=True))
     measure = _parse(
-        flow.removeprefix("bench-"), concurrency, done.stdout, runs_before, round_
+        flow.removeprefix("bench-"), concurrency, done, runs_before, round_
     )
-    return measure, _next_user(done.stdout)
+    return measure, _next_user(done)
+
+
+@dataclass(frozen=True, slots=True)
+class _Load:
+    """What one wrk process sends: which flow, how hard, over which users."""
+
+    base: str
+    flow: str
+    auth: str
+    users: int
+    concurrency: int
+    threads: int
+
+    def command(
+        self, seconds: int, first_user: int, *, latency: bool = False
+    ) -> tuple[list[str], dict[str, str]]:
+        env = {
+            **os.environ,
+            "IDFLOW_BENCH_FLOW": self.flow,
+            "IDFLOW_BENCH_AUTH": self.auth,
+            "IDFLOW_BENCH_USERS": str(self.users),
+            "IDFLOW_BENCH_THREADS": str(self.threads),
+            "IDFLOW_BENCH_FIRST": str(first_user),
+        }
+        command = [
+            "wrk",
+            *("-t", str(self.threads), "-c", str(self.concurrency)),
+            *("-s", str(BENCH / "wrk" / "run.lua"), "-d", f"{seconds}s"),
+            *(["--latency", "--timeout", "10s"] if latency else []),
+            self.base + "/v1/mgmt/flow/run",
+        ]
+        return command, env
+
+
+def _run_wrk(command: tuple[list[str], dict[str, str]]) -> str:
+    args, env = command
+    return subprocess.run(
+        args, env=env, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def _wrk_at_once(commands: list[tuple[list[str], dict[str, str]]]) -> list[str]:
+    # Started together, so that their windows cover the same seconds.
+    started = [
+        subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
+        for args, env in commands
+    ]
+    outputs = [process.communicate()[0] for process in started]
+    for process, (args, _) in zip(started, commands, strict=True):
+        if process.returncode:
+            sys.exit(f"wrk exited with {process.returncode}: {' '.join(args)}")
+    return outputs
 
 
 def _next_user(output: str) -> int:
