@@ -72,6 +72,10 @@ class StoreError(IdflowError):
     """The database could not carry out a store operation."""
 
 
+class StoreBusy(StoreError):
+    """Another process held SQLite's write lock past the busy timeout; the transaction rolled back."""
+
+
 class SchemaOutdated(StoreError):
     """The database schema is older than this idflow; run `idflow migrate`."""
 

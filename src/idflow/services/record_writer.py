@@ -34,15 +34,16 @@ import os
 import signal
 import struct
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any, BinaryIO
 
 import orjson
 
-from idflow.errors import StoreError
+from idflow.errors import StoreBusy, StoreError
 from idflow.logs import configure_logging
 from idflow.store import runs as run_store
-from idflow.store.database import Store
+from idflow.store.database import SQLITE_BUSY_TIMEOUT_MS, Store
 from idflow.store.records import Run
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,13 @@ _LENGTH = struct.Struct("<I")
 START_TIMEOUT_SECONDS = 30.0
 # How long `close` waits for the child to finish its last batch and exit.
 CLOSE_TIMEOUT_SECONDS = 10.0
+# The child waits for the server's write transactions in steps of its own, not
+# in SQLite's busy handler: that sleeps 1, 2, 5, ... up to 100 ms between
+# tries, so a batch behind a busy store thread waited hundreds of
+# milliseconds after the lock was free (bench/RESULTS.md, the mixed window).
+LOCK_RETRY_SECONDS = 0.0005
+# How long in all, as the busy timeout would have allowed.
+LOCK_WAIT_SECONDS = SQLITE_BUSY_TIMEOUT_MS / 1000
 
 
 class WriterGone(Exception):
@@ -212,22 +220,41 @@ def main() -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     configure_logging(os.environ.get("IDFLOW_LOG_LEVEL") or "INFO")
 
-    store = Store.open(os.environ["IDFLOW_DATABASE_URL"])
+    store = Store.open(os.environ["IDFLOW_DATABASE_URL"], sqlite_busy_timeout_ms=0)
     batches = sys.stdin.buffer
     try:
         answers.write(_frame({"ready": os.getpid()}))
         answers.flush()
         while (rows := _read_frame(batches)) is not None:
             try:
-                with store.begin() as conn:
-                    kept = run_store.insert_current_runs(conn, rows)
-                answer: dict[str, Any] = {"kept": kept}
+                answer: dict[str, Any] = {"kept": _store_batch(store, rows)}
             except StoreError as exc:
                 answer = {"error": exc.message}
             answers.write(_frame(answer))
             answers.flush()
     finally:
         store.dispose()
+
+
+def _store_batch(store: Store, rows: list[dict[str, Any]]) -> list[bool]:
+    """Store a batch in one transaction, trying again while another holds the lock.
+
+    A transaction that met the lock rolled back whole, so trying it again
+    cannot store a run twice.
+
+    Raises:
+        StoreBusy: the lock stayed taken for `LOCK_WAIT_SECONDS`.
+        StoreError: the transaction failed otherwise.
+    """
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            with store.begin() as conn:
+                return run_store.insert_current_runs(conn, rows)
+        except StoreBusy:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(LOCK_RETRY_SECONDS)
 
 
 if __name__ == "__main__":

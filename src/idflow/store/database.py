@@ -22,22 +22,25 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import StaticPool
 
-from idflow.errors import ConfigurationError, StoreError
+from idflow.errors import ConfigurationError, StoreBusy, StoreError
 from idflow.store.driver import execute_driver_sql
 
 logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
-# Statements run on every new SQLite connection. WAL lets readers work while
-# one writer commits; NORMAL skips the fsync per commit, which WAL makes safe
-# against corruption (a power cut may lose only the last commits).
+# Statements run on every new SQLite connection, before its busy timeout. WAL
+# lets readers work while one writer commits; NORMAL skips the fsync per commit,
+# which WAL makes safe against corruption (a power cut may lose only the last
+# commits).
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
-    f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
 )
+# SQLite's code for "another connection holds the lock" (the low byte of the
+# extended codes, such as SQLITE_BUSY_SNAPSHOT).
+_SQLITE_BUSY = 5
 
 # The execution option that tells the SQLite "begin" hook which BEGIN to emit.
 _BEGIN_OPTION = "idflow_sqlite_begin"
@@ -73,13 +76,19 @@ class Store:
             self._write_lock = WriteLock()
 
     @classmethod
-    def open(cls, url: str) -> Store:
+    def open(
+        cls, url: str, *, sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+    ) -> Store:
         """Open a store for a database URL; no connection is made yet.
 
         Args:
             url: `sqlite:///path/to/file.db`, `sqlite://` for a private in-memory
                 database, or a PostgreSQL URL (`postgresql://`, `postgres://` or
                 `postgresql+psycopg://`), always driven by psycopg 3.
+            sqlite_busy_timeout_ms: how long SQLite's busy handler lets a
+                statement wait for another process's write lock before it
+                fails with `StoreBusy`; 0 fails at once, for a caller that
+                waits in steps of its own.
 
         Returns:
             The store.
@@ -89,7 +98,7 @@ class Store:
         """
         parsed = _parse_url(url)
         if parsed.get_backend_name() == "sqlite":
-            engine = _sqlite_engine(parsed)
+            engine = _sqlite_engine(parsed, sqlite_busy_timeout_ms)
         else:
             engine = create_engine(
                 parsed,
@@ -449,7 +458,7 @@ def _is_in_memory(url: URL) -> bool:
     return url.database in (None, "", ":memory:")
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
     if _is_in_memory(url):
         # One shared connection, so every checkout sees the same database.
         engine = create_engine(
@@ -472,18 +481,21 @@ def _sqlite_engine(url: URL) -> Engine:
             pool_use_lifo=True,
         )
 
-    event.listen(engine, "connect", _prepare_sqlite_connection)
+    def prepare(dbapi_connection: Any, _record: Any) -> None:
+        _prepare_sqlite_connection(dbapi_connection, busy_timeout_ms)
+
+    event.listen(engine, "connect", prepare)
     event.listen(engine, "begin", _begin_sqlite_transaction)
     return engine
 
 
-def _prepare_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+def _prepare_sqlite_connection(dbapi_connection: Any, busy_timeout_ms: int) -> None:
     # The sqlite3 module would otherwise issue BEGIN itself, late and never for
     # SAVEPOINT or DDL; _begin_sqlite_transaction takes over that job.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        for pragma in _SQLITE_PRAGMAS:
+        for pragma in (*_SQLITE_PRAGMAS, f"PRAGMA busy_timeout={busy_timeout_ms}"):
             cursor.execute(pragma)
     finally:
         cursor.close()
@@ -498,4 +510,8 @@ def _begin_sqlite_transaction(conn: Connection) -> None:
 def _store_error(exc: DBAPIError) -> StoreError:
     first_line = str(exc.orig).splitlines()[0] if str(exc.orig) else ""
     name = type(exc.orig).__name__
-    return StoreError(f"The database failed a statement: {name}: {first_line}.")
+    message = f"The database failed a statement: {name}: {first_line}."
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF == _SQLITE_BUSY:
+        return StoreBusy(message)
+    return StoreError(message)

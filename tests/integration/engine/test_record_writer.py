@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Any
 import orjson
 import pytest
 
-from idflow.errors import StoreError
+from idflow.errors import StoreBusy, StoreError
 from idflow.runtime import Runtime
 from idflow.services import record_writer, run_recorder, runs
 from idflow.services.run_recorder import RunRecorder
@@ -289,3 +291,68 @@ def test_batches_go_to_the_store_thread_while_this_process_writes(
     assert after_thread == after_save + 1
     assert after_child_again == after_thread
     assert _count(runtime, project_id) == 1 + 4  # the cached plan's run, and these
+
+
+def _hold_write_lock(runtime: Runtime) -> sqlite3.Connection:
+    # Another process's write transaction, as far as the writer can tell: a
+    # connection of its own, outside the store and its in-process lock.
+    path = runtime.settings.database_url.removeprefix("sqlite:///")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_the_writer_waits_out_another_processs_write_and_then_stores_the_batch(
+    runtime: Runtime, project_id: str, save_flow: SaveFlow
+) -> None:
+    save_flow(decide())
+    plan = _cached_plan(runtime, project_id)
+    run = _make(runtime, plan, project_id)
+    recorder = RunRecorder(runtime)
+
+    async def scenario() -> tuple[bool, float, int | None, int | None]:
+        await recorder.use_writer_process(wait=True)
+        pid = recorder.writer_pid()
+        holder = _hold_write_lock(runtime)
+        asyncio.get_running_loop().call_later(0.4, holder.rollback)
+        started = time.monotonic()
+        recorded = await recorder.record(run)
+        waited = time.monotonic() - started
+        holder.close()
+        still = recorder.writer_pid()
+        await recorder.close()
+        return recorded, waited, pid, still
+
+    recorded, waited, pid, still = asyncio.run(scenario())
+
+    assert recorded is True and _stored(runtime, run) == run
+    assert waited >= 0.35  # it did wait for the other transaction
+    assert still == pid  # and no fault was taken for the writer's death
+
+
+def test_the_writers_wait_for_the_lock_ends_in_store_busy_and_nothing_stored(
+    runtime: Runtime,
+    project_id: str,
+    save_flow: SaveFlow,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    save_flow(decide())
+    run = _make(runtime, _cached_plan(runtime, project_id), project_id)
+    rows = run_store.run_rows([run])
+    monkeypatch.setattr(record_writer, "LOCK_WAIT_SECONDS", 0.2)
+    store = Store.open(runtime.settings.database_url, sqlite_busy_timeout_ms=0)
+    holder = _hold_write_lock(runtime)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreBusy, match="database is locked"):
+            record_writer._store_batch(store, rows)
+        waited = time.monotonic() - started
+        assert _stored(runtime, run) is None
+        holder.rollback()
+        assert record_writer._store_batch(store, rows) == [True]
+    finally:
+        holder.close()
+        store.dispose()
+
+    assert waited >= 0.2
+    assert _stored(runtime, run) == run
