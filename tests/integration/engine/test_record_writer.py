@@ -51,6 +51,13 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
     runtime.close()
 
 
+@pytest.fixture
+def plan(runtime: Runtime, project_id: str, save_flow: SaveFlow) -> Any:
+    """The decide flow, saved, and its plan as the run endpoint caches it."""
+    save_flow(decide())
+    return _cached_plan(runtime, project_id)
+
+
 def _make(runtime: Runtime, plan: Any, project_id: str, n: int = 120) -> Run:
     inputs = {"userId": f"U{n}", "daysInactive": n}
     return runs.make_context_only_run(runtime, plan, project_id, FLOW_ID, inputs)
@@ -93,10 +100,8 @@ def test_the_writer_process_records_what_the_store_thread_would(
 
 
 def test_a_failed_transaction_in_the_writer_fails_its_batch_and_the_writer_goes_on(
-    runtime: Runtime, project_id: str, save_flow: SaveFlow
+    runtime: Runtime, project_id: str, plan: Any
 ) -> None:
-    save_flow(decide())
-    plan = _cached_plan(runtime, project_id)
     good = _make(runtime, plan, project_id)
     taken = runs.start_run(runtime, project_id, FLOW_ID, INPUTS, RunTrigger.API)
     clash = replace(_make(runtime, plan, project_id), run_id=taken.run_id)
@@ -127,7 +132,7 @@ def test_a_failed_transaction_in_the_writer_fails_its_batch_and_the_writer_goes_
 def test_a_writer_that_dies_is_replaced_and_no_run_is_lost_or_recorded_twice(
     runtime: Runtime,
     project_id: str,
-    save_flow: SaveFlow,
+    plan: Any,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     noticed: bool,
@@ -135,8 +140,6 @@ def test_a_writer_that_dies_is_replaced_and_no_run_is_lost_or_recorded_twice(
     # Killed and written to at once, the batch meets a closed pipe; once the
     # exit has been noticed, the batch is not sent to it at all.
     monkeypatch.setattr(run_recorder, "WRITER_RESTART_SECONDS", 0.0)
-    save_flow(decide())
-    plan = _cached_plan(runtime, project_id)
     before = _count(runtime, project_id)
     recorder = RunRecorder(runtime)
 
@@ -175,10 +178,8 @@ def test_a_writer_that_dies_is_replaced_and_no_run_is_lost_or_recorded_twice(
 
 
 def test_a_batch_resent_after_its_writer_vanished_counts_the_runs_it_had_stored(
-    runtime: Runtime, project_id: str, save_flow: SaveFlow
+    runtime: Runtime, project_id: str, plan: Any
 ) -> None:
-    save_flow(decide())
-    plan = _cached_plan(runtime, project_id)
     committed, unsent = (
         _make(runtime, plan, project_id),
         _make(runtime, plan, project_id),
@@ -202,10 +203,8 @@ def test_a_batch_resent_after_its_writer_vanished_counts_the_runs_it_had_stored(
 
 
 def test_the_writer_ignores_ctrl_c_and_stops_when_its_server_dies(
-    runtime: Runtime, project_id: str, save_flow: SaveFlow
+    runtime: Runtime, project_id: str, plan: Any
 ) -> None:
-    save_flow(decide())
-    plan = _cached_plan(runtime, project_id)
 
     async def scenario() -> int:
         writer = await record_writer.RecordWriter.start(runtime.settings.database_url)
@@ -223,10 +222,8 @@ def test_the_writer_ignores_ctrl_c_and_stops_when_its_server_dies(
 
 
 def test_a_run_goes_down_the_pipe_as_the_row_the_store_thread_inserts(
-    runtime: Runtime, project_id: str, save_flow: SaveFlow
+    runtime: Runtime, project_id: str, plan: Any
 ) -> None:
-    save_flow(decide())
-    plan = _cached_plan(runtime, project_id)
     run = _make(runtime, plan, project_id)
     finished_failed = replace(
         run,
@@ -256,10 +253,8 @@ def test_only_a_sqlite_file_gets_a_writer_process(sqlite_store: Store) -> None:
 
 
 def test_batches_go_to_the_store_thread_while_this_process_writes(
-    runtime: Runtime, project_id: str, save_flow: SaveFlow
+    runtime: Runtime, project_id: str, save_flow: SaveFlow, plan: Any
 ) -> None:
-    save_flow(decide())
-    plan = _cached_plan(runtime, project_id)
     recorder = RunRecorder(runtime)
 
     def taken() -> int:
@@ -303,10 +298,8 @@ def _hold_write_lock(runtime: Runtime) -> sqlite3.Connection:
 
 
 def test_the_writer_waits_out_another_processs_write_and_then_stores_the_batch(
-    runtime: Runtime, project_id: str, save_flow: SaveFlow
+    runtime: Runtime, project_id: str, plan: Any
 ) -> None:
-    save_flow(decide())
-    plan = _cached_plan(runtime, project_id)
     run = _make(runtime, plan, project_id)
     recorder = RunRecorder(runtime)
 
@@ -333,11 +326,10 @@ def test_the_writer_waits_out_another_processs_write_and_then_stores_the_batch(
 def test_the_writers_wait_for_the_lock_ends_in_store_busy_and_nothing_stored(
     runtime: Runtime,
     project_id: str,
-    save_flow: SaveFlow,
+    plan: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    save_flow(decide())
-    run = _make(runtime, _cached_plan(runtime, project_id), project_id)
+    run = _make(runtime, plan, project_id)
     rows = run_store.run_rows([run])
     monkeypatch.setattr(record_writer, "LOCK_WAIT_SECONDS", 0.2)
     store = Store.open(runtime.settings.database_url, sqlite_busy_timeout_ms=0)
