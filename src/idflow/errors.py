@@ -8,6 +8,7 @@ lookup table::
     IdflowError
     ├── ConfigurationError            bad settings or environment
     ├── StoreError                    the database failed or is not ready
+    │   ├── StoreBusy                 another process kept SQLite's write lock
     │   └── SchemaOutdated            migrations are pending
     ├── FlowDefinitionError           a flow document or file does not validate
     │   └── TemplateError             a `{{ path }}` template is malformed
