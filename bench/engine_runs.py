@@ -169,6 +169,7 @@ def _bench(
             backend, runtime, project_id, timed, profiler
         )
         if profiler is not None:
+            Path(options.profile).mkdir(parents=True, exist_ok=True)
             profiler.dump_stats(Path(options.profile, f"{backend}.prof"))
         started.extend(timed_runs)
 
