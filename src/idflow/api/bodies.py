@@ -149,9 +149,7 @@ async def _read_json_chunks(
     async for chunk in chunks:
         body += chunk
         if len(body) > max_bytes:
-            raise PayloadTooLarge(
-                f"The request body is over {max_bytes} bytes: at most {max_bytes} are accepted."
-            )
+            raise _over_limit(max_bytes)
     return _decode_object(body, max_bytes)
 
 
@@ -162,11 +160,15 @@ def _check_declared_length(content_length: str | None, max_bytes: int) -> None:
         )
 
 
+def _over_limit(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"The request body is over {max_bytes} bytes: at most {max_bytes} are accepted."
+    )
+
+
 def _decode_object(body: bytes, max_bytes: int) -> dict[str, Any]:
     if len(body) > max_bytes:
-        raise PayloadTooLarge(
-            f"The request body is over {max_bytes} bytes: at most {max_bytes} are accepted."
-        )
+        raise _over_limit(max_bytes)
     if not body.strip():
         return {}
 

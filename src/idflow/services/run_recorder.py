@@ -17,8 +17,9 @@ its run, as on the standard path.
 
 Who writes: on a SQLite file served by `idflow serve`, a writer process
 (`services.record_writer`, decision 0015), so the writes do not wait on the
-event loop for the interpreter lock; otherwise, whenever that process is gone,
-and while this process is itself writing to the store, the store's threads. A batch the process may have committed before it
+event loop for the interpreter lock. Otherwise the store's threads write: when
+there is no such process, while it is gone, and while this process is itself
+writing to the store. A batch the process may have committed before it
 vanished is written again by the store thread, counting the runs already there.
 """
 
@@ -174,11 +175,13 @@ class RunRecorder:
         """Whether this process wrote to the store since the last batch, or is writing now.
 
         Then the batch goes to the store thread, to commit with those writes:
-        sent to the writer process, it would wait for SQLite's write lock in
-        the busy handler, which sleeps a millisecond and more at each try. Under
-        a steady stream of other writes (runs with actions) the process's batches
-        rarely found the lock free: 25 to 66 runs a second beside 3,000 *disable*
-        runs, against 1,070 on the store thread (bench/RESULTS.md).
+        sent to the writer process, it would wait for SQLite's write lock behind
+        them. Under a steady stream of other writes (runs with actions) the
+        process's batches, then waiting in SQLite's busy handler, rarely found
+        the lock free: 25 to 66 runs a second beside 3,000 *disable* runs,
+        against 1,070 on the store thread (bench/RESULTS.md). The process now
+        waits in short steps of its own (`record_writer.LOCK_RETRY_SECONDS`),
+        but a batch behind another writer's would still wait its turn.
         """
         taken, held = self._runtime.store.write_activity
         others = taken - queue.writes_seen
