@@ -304,7 +304,7 @@ def _options() -> argparse.Namespace:
     parser.add_argument(
         "--users",
         type=int,
-        default=60_000,
+        default=150_000,
         help="users the disable workload spreads over",
     )
     parser.add_argument(

@@ -360,3 +360,22 @@ class RunLimitExceeded(RunFailed):
     """The run went past a limit on steps, time, input or output size."""
 
     error_code, description = "E102003", "Flow run limit exceeded"
+
+
+def error_named(name: str) -> type[IdflowError]:
+    """The class of the tree with this name, for an error another process raised.
+
+    A writer process of `idflow serve` makes runs and sends back the errors
+    they refused with by name and message (`services.record_writer`); the
+    server raises the same class, so the API answers as if it had run them.
+
+    Raises:
+        KeyError: no class of the tree has that name.
+    """
+    pending: list[type[IdflowError]] = [IdflowError]
+    while pending:
+        kind = pending.pop()
+        if kind.__name__ == name:
+            return kind
+        pending.extend(kind.__subclasses__())
+    raise KeyError(name)

@@ -21,6 +21,7 @@ from idflow.api.rate_limits import RateLimiter
 from idflow.errors import InvalidArgument
 from idflow.runtime import Runtime
 from idflow.services.run_recorder import RunRecorder
+from idflow.services.writer_runs import WriterRuns
 from idflow.store.records import KeyScope
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -35,10 +36,12 @@ class ApiContext:
     keys: auth.KeyCache = field(default_factory=auth.KeyCache)
     limiter: RateLimiter = field(init=False)
     recorder: RunRecorder = field(init=False)
+    writer_runs: WriterRuns = field(init=False)
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.runtime.settings.rate_limits)
         self.recorder = RunRecorder(self.runtime)
+        self.writer_runs = WriterRuns(self.runtime, self.recorder)
 
     @staticmethod
     def of(request: Request) -> ApiContext:

@@ -167,6 +167,14 @@ class RunFlowEndpoint:
 
         run = await _run_context_only(api, principal.project_id, request)
         if run is None:
+            run = await api.writer_runs.run(
+                principal.project_id,
+                request.flow_id,
+                request.inputs,
+                preview=request.preview,
+                tenant_id=request.tenant,
+            )
+        if run is None:
             # A run that waits on connectors must not hold the SQLite store thread.
             run = await api.runtime.call_run(
                 principal.project_id,

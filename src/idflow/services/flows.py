@@ -221,6 +221,11 @@ def delete_flows(
         delete_flow(conn, actor, project_id, flow_id)
 
 
+def calls_connectors(plan: Plan) -> bool:
+    """Whether any step of the plan calls a connector, and so waits on the network."""
+    return any(step.task.action in CONNECTOR_ACTIONS for step in plan.steps.values())
+
+
 class PlanCache:
     """Compiled plans by (project, flow, version), least recently used evicted.
 
@@ -250,6 +255,11 @@ class PlanCache:
         """
         with self._lock:
             return self._connector_hints.get((project_id, flow_id))
+
+    def forget_connector_hint(self, project_id: str, flow_id: str) -> None:
+        """Forget whether the flow calls connectors: its next run finds out afresh."""
+        with self._lock:
+            self._connector_hints.pop((project_id, flow_id), None)
 
     def context_only_plan(self, project_id: str, flow_id: str) -> Plan | None:
         """The flow's current plan as last handed out, when it is context-only.
@@ -316,9 +326,7 @@ class PlanCache:
         plan = compile_plan(
             parse_document(found.document), found.version, ACTION_IMPLEMENTATIONS
         )
-        connectors = any(
-            step.task.action in CONNECTOR_ACTIONS for step in plan.steps.values()
-        )
+        connectors = calls_connectors(plan)
         with self._lock:
             self._plans[key] = (plan, connectors)
             if len(self._plans) > self._size:

@@ -35,16 +35,21 @@ import signal
 import struct
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import orjson
 
-from idflow.errors import StoreBusy, StoreError
+from idflow.errors import IdflowError, StoreBusy, StoreError, error_named
 from idflow.logs import configure_logging
+from idflow.runtime import Runtime
+from idflow.services import runs
+from idflow.settings import Settings
 from idflow.store import runs as run_store
+from idflow.store.claims import claim_dialect
 from idflow.store.database import SQLITE_BUSY_TIMEOUT_MS, Store
-from idflow.store.records import Run
+from idflow.store.records import Run, RunStatus, RunTrigger
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +66,58 @@ CLOSE_TIMEOUT_SECONDS = 10.0
 LOCK_RETRY_SECONDS = 0.0005
 # How long in all, as the busy timeout would have allowed.
 LOCK_WAIT_SECONDS = SQLITE_BUSY_TIMEOUT_MS / 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RunOrder:
+    """An API run the writer process is asked to make: `start_run`'s arguments."""
+
+    project_id: str
+    flow_id: str
+    run_id: str
+    inputs: Mapping[str, Any] | None
+    preview: bool = False
+    tenant_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MadeRun:
+    """What became of one `RunOrder`: exactly one of the three is set.
+
+    Attributes:
+        run: the recorded run, completed or failed, as `start_run` returned it.
+        error: what `start_run` raised instead, to raise again in the server.
+        elsewhere: the flow's current version calls connectors, so the child
+            did not make the run; nothing was written.
+    """
+
+    run: Run | None = None
+    error: Exception | None = None
+    elsewhere: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MadeBatch:
+    """The child's answer to a batch of `RunOrder`s, after its commit.
+
+    Attributes:
+        runs: one per order, in order.
+        announced: the commit queued deliveries, which this process's
+            embedded worker should hear of.
+        context_only: flows whose current version the child found to need
+            nothing but the context: the server can make their runs itself.
+    """
+
+    runs: list[MadeRun]
+    announced: bool
+    context_only: list[tuple[str, str]]
+
+
+class RunMakingFailed(Exception):
+    """The writer process failed to make a run for a reason that is not idflow's error.
+
+    A bug, not bad input; the API answers it as any unexpected error.
+    """
 
 
 class WriterGone(Exception):
@@ -81,10 +138,12 @@ class RecordWriter:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self._process = process
         self._broken = False
+        # Record batches and run batches share the pipe, one exchange at a time.
+        self._turn = asyncio.Lock()
 
     @classmethod
-    async def start(cls, database_url: str) -> RecordWriter:
-        """Start a writer process on the store at `database_url`.
+    async def start(cls, settings: Settings) -> RecordWriter:
+        """Start a writer process on the store and with the run limits of `settings`.
 
         Raises:
             OSError: the process could not be started.
@@ -97,8 +156,7 @@ class RecordWriter:
             __name__,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            # Not on the command line, where `ps` would show it to everyone.
-            env={**os.environ, "IDFLOW_DATABASE_URL": database_url},
+            env={**os.environ, **_child_environment(settings)},
         )
         writer = cls(process)
         # The child says it is ready once its store is open.
@@ -138,13 +196,37 @@ class RecordWriter:
             StoreError: the child's transaction failed; nothing was stored.
             WriterGone: the child stopped before answering.
         """
+        # orjson renders the dataclasses itself: no row dicts on the loop.
+        answer = await self._exchange({"record": runs})
+        kept: list[bool] = answer["kept"]
+        return kept
+
+    async def make(self, orders: Sequence[RunOrder]) -> MadeBatch:
+        """Have the child make these runs in one transaction, each in a savepoint.
+
+        Raises:
+            StoreError: the batch's transaction failed; no run of it happened.
+            WriterGone: the child stopped before answering; the runs may have
+                committed, and whoever makes them again must look for their
+                records first (`RunOrder.run_id`).
+        """
+        answer = await self._exchange({"make": orders})
+        return MadeBatch(
+            [_made_run(made) for made in answer["made"]],
+            answer["announced"],
+            [tuple(flow) for flow in answer["contextOnly"]],
+        )
+
+    async def _exchange(self, message: dict[str, Any]) -> dict[str, Any]:
         stdin = self._process.stdin
         assert stdin is not None, "started with pipes"
         try:
-            # orjson renders the dataclasses itself: no row dicts on the loop.
-            stdin.write(_frame(runs))
-            await stdin.drain()
-            answer = await self._read_answer()
+            async with self._turn:
+                if self._broken:
+                    raise OSError("an earlier exchange was cut short")
+                stdin.write(_frame(message))
+                await stdin.drain()
+                answer = await self._read_answer()
         except OSError as exc:
             self._broken = True
             raise WriterGone(
@@ -157,8 +239,7 @@ class RecordWriter:
             raise
         if "error" in answer:
             raise StoreError(answer["error"])
-        kept: list[bool] = answer["kept"]
-        return kept
+        return answer
 
     async def _read_answer(self) -> dict[str, Any]:
         stdout = self._process.stdout
@@ -194,6 +275,44 @@ class RecordWriter:
             await self._process.wait()
 
 
+def _child_environment(settings: Settings) -> dict[str, str]:
+    # The child reads its settings from the environment as `idflow serve`
+    # does; the ones a run obeys are set from the server's own, so a run
+    # made there is held to the same limits. The URL is not on the command
+    # line, where `ps` would show it to everyone.
+    return {
+        "IDFLOW_DATABASE_URL": settings.database_url,
+        "IDFLOW_RUN_TIMEOUT_SECONDS": repr(settings.run_timeout_seconds),
+        "IDFLOW_MAX_STEPS": str(settings.max_steps),
+        "IDFLOW_MAX_INPUT_BYTES": str(settings.max_input_bytes),
+        "IDFLOW_MAX_OUTPUT_BYTES": str(settings.max_output_bytes),
+        "IDFLOW_MAX_EVENT_DEPTH": str(settings.deliveries.max_event_depth),
+        "IDFLOW_LOG_LEVEL": settings.log_level,
+    }
+
+
+def _made_run(made: dict[str, Any]) -> MadeRun:
+    if "run" in made:
+        return MadeRun(run=_run_from_wire(made["run"]))
+    if "refused" in made:
+        return MadeRun(error=error_named(made["refused"])(made["message"]))
+    if "failed" in made:
+        return MadeRun(error=RunMakingFailed(made["failed"]))
+    return MadeRun(elsewhere=True)
+
+
+def _run_from_wire(fields: dict[str, Any]) -> Run:
+    # orjson rendered the dataclass: its fields by name, enums by value.
+    return Run(
+        **{
+            **fields,
+            "trigger": RunTrigger(fields["trigger"]),
+            "status": RunStatus(fields["status"]),
+            "trace": tuple(fields["trace"]),
+        }
+    )
+
+
 def _frame(value: Any) -> bytes:
     body = orjson.dumps(value)
     return _LENGTH.pack(len(body)) + body
@@ -220,20 +339,33 @@ def main() -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     configure_logging(os.environ.get("IDFLOW_LOG_LEVEL") or "INFO")
 
-    store = Store.open(os.environ["IDFLOW_DATABASE_URL"], sqlite_busy_timeout_ms=0)
-    batches = sys.stdin.buffer
+    settings = Settings.from_env()
+    store = Store.open(settings.database_url, sqlite_busy_timeout_ms=0)
+    runtime = Runtime(store, settings)
+    announced: list[bool] = []
+    claim_dialect(store.dialect_name).watch_commits(
+        store, lambda: announced.append(True)
+    )
+    messages = sys.stdin.buffer
     try:
         answers.write(_frame({"ready": os.getpid()}))
         answers.flush()
-        while (rows := _read_frame(batches)) is not None:
+        while (message := _read_frame(messages)) is not None:
             try:
-                answer: dict[str, Any] = {"kept": _store_batch(store, rows)}
+                if "record" in message:
+                    answer: dict[str, Any] = {
+                        "kept": _store_batch(store, message["record"])
+                    }
+                else:
+                    announced.clear()
+                    answer = _make_batch(runtime, message["make"])
+                    answer["announced"] = bool(announced)
             except StoreError as exc:
                 answer = {"error": exc.message}
             answers.write(_frame(answer))
             answers.flush()
     finally:
-        store.dispose()
+        runtime.close()
 
 
 def _store_batch(store: Store, rows: list[dict[str, Any]]) -> list[bool]:
@@ -255,6 +387,65 @@ def _store_batch(store: Store, rows: list[dict[str, Any]]) -> list[bool]:
             if time.monotonic() >= deadline:
                 raise
         time.sleep(LOCK_RETRY_SECONDS)
+
+
+def _make_batch(runtime: Runtime, orders: list[dict[str, Any]]) -> dict[str, Any]:
+    """Make a batch of runs in one transaction, each in a savepoint; try again while locked.
+
+    The lock is met only at the batch's `BEGIN IMMEDIATE`, before any run has
+    done anything, and a batch that meets it rolls back whole, so trying it
+    again cannot make a run twice.
+
+    Raises:
+        StoreBusy: the lock stayed taken for `LOCK_WAIT_SECONDS`.
+        StoreError: the batch's commit failed.
+    """
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            with runtime.store.batch():
+                made = [_make_one(runtime, order) for order in orders]
+            break
+        except StoreBusy:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(LOCK_RETRY_SECONDS)
+    flows = {(order["project_id"], order["flow_id"]) for order in orders}
+    return {
+        "made": made,
+        "contextOnly": [
+            flow for flow in flows if runtime.plans.context_only_plan(*flow) is not None
+        ],
+    }
+
+
+def _make_one(runtime: Runtime, order: dict[str, Any]) -> dict[str, Any]:
+    try:
+        run = runs.start_run(
+            runtime,
+            order["project_id"],
+            order["flow_id"],
+            order["inputs"],
+            RunTrigger.API,
+            preview=order["preview"],
+            tenant_id=order["tenant_id"],
+            run_id=order["run_id"],
+            store_only=True,
+        )
+    except runs.CallsConnectors:
+        return {"elsewhere": True}
+    except StoreBusy:
+        raise  # The whole batch waits for the lock and starts again.
+    except IdflowError as exc:
+        return {"refused": type(exc).__name__, "message": exc.message}
+    except Exception as exc:
+        logger.exception(
+            "Making run %s failed",
+            order["run_id"],
+            extra={"event_name": "writer_run_failed"},
+        )
+        return {"failed": f"The writer process failed to make the run: {exc!r}."}
+    return {"run": run}
 
 
 if __name__ == "__main__":

@@ -188,28 +188,44 @@ class RunRecorder:
         queue.writes_seen = taken
         return held > 0 or others > 0
 
-    async def _write(self, queue: _LoopQueue, runs: list[Run]) -> list[bool]:
+    async def writer_process(self) -> RecordWriter | None:
+        """This event loop's writer process, when it is running and ready.
+
+        One found stopped is let go, and a new one is started in the background
+        when it is time (`WRITER_RESTART_SECONDS`); None until it is ready.
+        """
+        return await self._usable_process(self._queue())
+
+    async def writer_lost(self, process: RecordWriter, why: str) -> None:
+        """Let go of a writer process that failed to answer; another starts later."""
+        await self._lose(self._queue(), process, why)
+
+    async def _usable_process(self, queue: _LoopQueue) -> RecordWriter | None:
         process = queue.process
         if process is not None and not process.usable:
-            # It stopped between batches: none of this one was sent to it.
             await self._lose(queue, process, f"It exited with {process.returncode}.")
-        elif process is not None and not self._store_thread_writing(queue):
+            process = None
+        if (
+            process is None
+            and queue.wants_process
+            and queue.starting is None
+            and time.monotonic() >= queue.restart_at
+        ):
+            queue.starting = asyncio.get_running_loop().create_task(
+                self._start_process(queue)
+            )
+        return process
+
+    async def _write(self, queue: _LoopQueue, runs: list[Run]) -> list[bool]:
+        # A process found stopped had none of this batch: the store thread writes it.
+        process = await self._usable_process(queue)
+        if process is not None and not self._store_thread_writing(queue):
             try:
                 return await process.write(runs)
             except WriterGone:
                 await self._lose(queue, process, "It stopped before answering a batch.")
                 # It may have committed the batch before it stopped.
                 return await self._on_store_thread(queue, runs, skip_recorded=True)
-        if (
-            queue.wants_process
-            and queue.process is None
-            and queue.starting is None
-            and time.monotonic() >= queue.restart_at
-        ):
-            # Started beside this batch, which the store thread writes.
-            queue.starting = asyncio.get_running_loop().create_task(
-                self._start_process(queue)
-            )
         return await self._on_store_thread(queue, runs)
 
     async def _on_store_thread(
@@ -222,6 +238,8 @@ class RunRecorder:
         return kept
 
     async def _lose(self, queue: _LoopQueue, process: RecordWriter, why: str) -> None:
+        if queue.process is not process:
+            return  # Another caller let it go first.
         queue.process = None
         queue.restart_at = time.monotonic() + WRITER_RESTART_SECONDS
         logger.warning(
@@ -235,9 +253,7 @@ class RunRecorder:
 
     async def _start_process(self, queue: _LoopQueue) -> None:
         try:
-            queue.process = await RecordWriter.start(
-                self._runtime.settings.database_url
-            )
+            queue.process = await RecordWriter.start(self._runtime.settings)
         except (OSError, WriterGone) as exc:
             queue.restart_at = time.monotonic() + WRITER_RESTART_SECONDS
             logger.warning(

@@ -25,6 +25,7 @@ from idflow.logs import bound
 from idflow.redaction import redact
 from idflow.runtime import Runtime
 from idflow.services import tenants as tenant_service
+from idflow.services.flows import calls_connectors
 from idflow.services.run_hooks import RunHooks
 from idflow.services.run_session import RunTransaction
 from idflow.store import deliveries as delivery_store
@@ -40,6 +41,17 @@ from idflow.store.records import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+class CallsConnectors(Exception):
+    """A run asked to be `store_only` meets a plan with connector steps.
+
+    Not an error for any caller to see: whoever asked makes the run again
+    where waiting on the network is allowed.
+    """
+
+    def __init__(self, flow_id: str) -> None:
+        super().__init__(f"Flow {flow_id!r} has connector steps.")
 
 
 class _RollBack(Exception):
@@ -64,6 +76,8 @@ def start_run(
     preview: bool = False,
     tenant_id: str | None = None,
     resumed: bool = True,
+    run_id: str | None = None,
+    store_only: bool = False,
 ) -> Run:
     """Run a flow's current version to its end and record the run.
 
@@ -87,6 +101,10 @@ def start_run(
             recorded with the trigger `preview`.
         tenant_id: a tenant of the project to run for, loaded as `tenant.*`
             and named by `run.tenantId` in the context.
+        run_id: the id to record the run under, chosen by the caller so it
+            can look for the record later (`services.writer_runs`); a new one
+            by default. Not for an `accepted` run, which keeps its own.
+        store_only: refuse a plan with connector steps, before it starts.
 
     Returns:
         The recorded run; its status says whether it completed or failed.
@@ -97,13 +115,19 @@ def start_run(
         FlowDisabled: the flow is switched off.
         InvalidArgument: the inputs are not an object.
         PayloadTooLarge: the inputs are larger than the configured limit.
+        CallsConnectors: `store_only` was asked for and the flow's current
+            version has connector steps; nothing was written.
     """
     if resume is not None:
         assert accepted is not None, "a resumed run is an accepted one"
         client = dict(resume.context.get("client") or {})
     else:
         client = _check_inputs(runtime, inputs)
-    run_id = accepted.run_id if accepted else new_id("R")
+    assert accepted is None or run_id is None, "an accepted run keeps its id"
+    if accepted is not None:
+        run_id = accepted.run_id
+    elif run_id is None:
+        run_id = new_id("R")
     if preview:
         trigger = RunTrigger.PREVIEW
     # Every log line of the run, the engine's and the actions', names it.
@@ -122,6 +146,7 @@ def start_run(
             preview=preview,
             tenant_id=tenant_id,
             resumed=resumed,
+            store_only=store_only,
         )
 
 
@@ -140,6 +165,7 @@ def _run(
     preview: bool,
     tenant_id: str | None,
     resumed: bool,
+    store_only: bool,
 ) -> Run:
     started = accepted.started_ms if accepted else now_ms()
     pinned = resume.flow_version if resume else None
@@ -157,6 +183,8 @@ def _run(
             if hooks is not None and hooks.on_begin is not None:
                 hooks.on_begin(conn)
             plan = runtime.plans.plan_for_run(conn, project_id, flow_id, pinned)
+            if store_only and calls_connectors(plan):
+                raise CallsConnectors(flow_id)
             info = RunInfo(
                 project_id, run_id, flow_id, plan.version, started, preview=preview
             )

@@ -62,6 +62,14 @@ class ClaimDialect(Protocol):
             A function that stops the calls.
         """
 
+    def committed_elsewhere(self, store: Store) -> None:
+        """Wake this process's watchers for deliveries a helper process committed for it.
+
+        A writer process of `idflow serve` makes runs whose events may queue
+        deliveries; the server's embedded worker should hear of them as it
+        hears of its own commits.
+        """
+
 
 def claim_dialect(dialect_name: str) -> ClaimDialect:
     """Return the claim strategy for a dialect name, `postgresql` or `sqlite`."""

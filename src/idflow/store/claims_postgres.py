@@ -61,6 +61,9 @@ class PostgresClaims:
         """Nothing to watch: NOTIFY reaches this process's own listener too."""
         return _nothing
 
+    def committed_elsewhere(self, store: Store) -> None:
+        """Nothing to do: the other process's NOTIFY reached every listener."""
+
 
 class PostgresListener:
     """A psycopg connection in autocommit that has run `LISTEN idflow_deliveries`."""

@@ -54,6 +54,13 @@ class SqliteClaims:
 
         return unwatch
 
+    def committed_elsewhere(self, store: Store) -> None:
+        """Call the watchers of `store` as an announcing commit of its own would."""
+        with _LOCK:
+            watchers = list(_WATCHERS.get(store.engine, ()))
+        for callback in watchers:
+            callback()
+
 
 _LOCK = threading.Lock()
 _WATCHERS: weakref.WeakKeyDictionary[Engine, list[Callable[[], None]]] = (

@@ -328,7 +328,11 @@ class WriteBatch:
     @contextmanager
     def savepoint(self) -> Iterator[Connection]:
         """A block of the batch that rolls back alone when it raises."""
-        conn = self._open()
+        try:
+            conn = self._open()
+        except DBAPIError as exc:
+            # Its BEGIN: on SQLite, where another process's lock is met.
+            raise _store_error(exc) from exc
         self._depth += 1
         name = f"idflow_batch_{self._depth}"
         try:

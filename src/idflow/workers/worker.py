@@ -99,7 +99,10 @@ class Worker:
         self.prefetch = self.concurrency if prefetch is None else prefetch
         self.lease_ms = round(settings.lease_seconds * 1000)
         self.poll_seconds = settings.poll_seconds
-        if runtime.store.dialect_name == "sqlite":
+        # A claim on SQLite takes the file's one write lock, even when it finds
+        # nothing: a poll first reads whether anything is due.
+        self._look_before_claiming = runtime.store.dialect_name == "sqlite"
+        if self._look_before_claiming:
             self.poll_seconds = min(self.poll_seconds, SQLITE_POLL_SECONDS)
         self.grace_seconds = settings.grace_seconds
         self._clock = clock
@@ -122,9 +125,14 @@ class Worker:
         """Claim up to `limit` due deliveries, each with its event, in one transaction."""
 
         def work() -> list[Claimed]:
+            now = self._clock()
+            if self._look_before_claiming:
+                with self.runtime.store.connect() as conn:
+                    if not delivery_store.any_due(conn, now):
+                        return []
             with self.runtime.store.begin() as conn:
                 claimed = delivery_store.claim_deliveries(
-                    conn, self.owner, limit, self.lease_ms, self._clock()
+                    conn, self.owner, limit, self.lease_ms, now
                 )
                 return [
                     Claimed(

@@ -207,7 +207,7 @@ def test_the_writer_ignores_ctrl_c_and_stops_when_its_server_dies(
 ) -> None:
 
     async def scenario() -> int:
-        writer = await record_writer.RecordWriter.start(runtime.settings.database_url)
+        writer = await record_writer.RecordWriter.start(runtime.settings)
         # A terminal's Ctrl+C reaches the whole process group.
         os.kill(writer.pid, signal.SIGINT)
         await asyncio.sleep(0.2)
