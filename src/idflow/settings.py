@@ -12,7 +12,7 @@
 | IDFLOW_LOG_LEVEL | INFO | root log level |
 | IDFLOW_RATE_LIMITS | self-hosted | rate limit profile: off, self-hosted or descope |
 | IDFLOW_RATE_LIMIT_OVERRIDES | - | families set apart: `flow-run=100/10s,audit-search=off` |
-| IDFLOW_RECORD_WRITER | process | who writes `idflow serve`'s run records on a SQLite file: a writer process, or `thread` (the store thread) |
+| IDFLOW_RECORD_WRITER | process | on a SQLite file, who writes `idflow serve`'s context-only run records and makes its runs of flows without connectors: a writer process, or `thread` (the store thread) |
 
 Connector settings (secret keys, outbound allowlist, caps, trusted CA file) are
 read by `idflow.connectors.config`, and event delivery and worker settings by
@@ -34,7 +34,8 @@ from idflow.workers.config import DeliverySettings
 
 DEFAULT_DATABASE_URL = "sqlite:///var/idflow.db"
 
-# Who writes the run records of `idflow serve` on a SQLite file (decision 0015).
+# Who writes the run records of `idflow serve` on a SQLite file, and makes its
+# store-only runs (decisions 0015 and 0016).
 RECORD_WRITERS = ("process", "thread")
 
 _N = TypeVar("_N", int, float)

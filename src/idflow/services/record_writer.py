@@ -1,28 +1,33 @@
-"""A writer process for run records: SQLite's writes off the API's interpreter lock.
+"""The writer process of `idflow serve` on a SQLite file: its writes off the API's interpreter lock.
 
 The API's event loop and the SQLite store thread share one interpreter lock.
 Under load the loop holds it almost always, so the store thread waited for it
-at every step of writing a batch of run records (waking up, each statement,
-the commit): in a batch of 16 runs, about 1.1 ms of waiting against 0.3 ms of
-work (bench/RESULTS.md). As the API answers a run only once its record is
-committed, that wait bounded runs per second.
+at every step of its work (waking up, each statement, the commit): in a batch
+of 16 run records, about 1.1 ms of waiting against 0.3 ms of work, and runs
+that disable a user stopped at about 1,300 a second with the two threads
+taking turns (bench/RESULTS.md). A child process has an interpreter of its
+own, on another core: `python -m idflow.services.record_writer`. The event
+loop sends it work down a pipe and reads the answer as it reads a socket, with
+no thread to hand over to. It does two kinds of work, each what the store
+thread would have done:
 
-`RecordWriter` moves those writes into a child process with an interpreter of
-its own, on another core: `python -m idflow.services.record_writer`. The
-event loop sends each batch down a pipe and reads the answer as it reads a
-socket, with no thread to hand over to. The child opens the same store and,
-per batch, runs `store.runs.insert_current_runs` in one transaction, so it
-records exactly what the store thread would have.
+- **Records** of the runs the event loop made (decision 0015): per batch,
+  `store.runs.insert_current_runs` in one transaction. The message is
+  `{"record": [run, ...]}`, each run as orjson renders `Run` (whose fields are
+  the `runs` table's columns, so each is what `store.runs.run_rows` makes of
+  it, as a test checks); the answer `{"kept": [bool, ...]}` after the commit.
+- **Runs** whose flow works in the store alone (decision 0016,
+  `services.writer_runs`): per batch, `start_run` for each order, in one
+  transaction with a savepoint each, as the store thread's group commit makes
+  them. The message is `{"make": [order, ...]}` (`RunOrder`); the answer
+  `{"made": [...], "announced": bool, "contextOnly": [...]}` (`MadeBatch`).
 
-The protocol is one frame per message each way, a 4-byte little-endian length
-then JSON: the parent sends a list of runs as orjson renders `Run` (whose
-fields are the `runs` table's columns, so each is what `store.runs.run_rows`
-makes of it, as a test checks); the
-child answers `{"kept": [bool, ...]}` after its commit, or `{"error": message}`
-when the transaction failed and nothing of the batch was stored. The child
-ignores SIGINT and SIGTERM, which a terminal or a service manager sends to
-the whole process group, and stops when its input closes: when the parent
-closes it, or when the parent dies.
+Each message is one frame, a 4-byte little-endian length then JSON, and each
+gets one answer, in order; the server sends one at a time. A transaction that
+failed is answered `{"error": message}`: nothing of that batch was stored. The
+child ignores SIGINT and SIGTERM, which a terminal or a service manager sends
+to the whole process group, and stops when its input closes: when the server
+closes it, or when the server dies.
 """
 
 from __future__ import annotations
@@ -131,8 +136,8 @@ class WriterGone(Exception):
 class RecordWriter:
     """The API's side of one writer process, used from one event loop.
 
-    Batches go one at a time (the recorder has one in flight per loop), so a
-    reply always answers the last request sent.
+    One message is in the pipe at a time (`_turn`), so an answer always
+    answers the last message sent.
     """
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
@@ -220,23 +225,26 @@ class RecordWriter:
     async def _exchange(self, message: dict[str, Any]) -> dict[str, Any]:
         stdin = self._process.stdin
         assert stdin is not None, "started with pipes"
-        try:
-            async with self._turn:
-                if self._broken:
-                    raise OSError("an earlier exchange was cut short")
+        async with self._turn:
+            if self._broken:
+                raise WriterGone(
+                    f"The run record writer (process {self._process.pid}) is not "
+                    "usable: an earlier exchange with it was cut short."
+                )
+            try:
                 stdin.write(_frame(message))
                 await stdin.drain()
                 answer = await self._read_answer()
-        except OSError as exc:
-            self._broken = True
-            raise WriterGone(
-                f"The run record writer (process {self._process.pid}) stopped: {exc!r}."
-            ) from exc
-        except asyncio.CancelledError:
-            # Its answer may still come, and would be taken for the next
-            # batch's: this pipe is not used again.
-            self._broken = True
-            raise
+            except OSError as exc:
+                self._broken = True
+                raise WriterGone(
+                    f"The run record writer (process {self._process.pid}) stopped: {exc!r}."
+                ) from exc
+            except asyncio.CancelledError:
+                # Its answer may still come, and would be taken for the next
+                # message's: this pipe is not used again.
+                self._broken = True
+                raise
         if "error" in answer:
             raise StoreError(answer["error"])
         return answer

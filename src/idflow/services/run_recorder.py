@@ -238,18 +238,19 @@ class RunRecorder:
         return kept
 
     async def _lose(self, queue: _LoopQueue, process: RecordWriter, why: str) -> None:
-        if queue.process is not process:
-            return  # Another caller let it go first.
-        queue.process = None
-        queue.restart_at = time.monotonic() + WRITER_RESTART_SECONDS
-        logger.warning(
-            "The run record writer (process %d) is gone: %s The store thread writes "
-            "run records until another starts",
-            process.pid,
-            why,
-            extra={"event_name": "record_writer_lost"},
-        )
-        await process.close()  # Reaps it; one still running sees its input end.
+        if queue.process is process:  # Else another caller let it go first.
+            queue.process = None
+            queue.restart_at = time.monotonic() + WRITER_RESTART_SECONDS
+            logger.warning(
+                "The run record writer (process %d) is gone: %s The store thread "
+                "writes run records until another starts",
+                process.pid,
+                why,
+                extra={"event_name": "record_writer_lost"},
+            )
+        # Reaps it; one still running sees its input end. Each caller waits,
+        # so none looks at what its batch left before the process has ended.
+        await process.close()
 
     async def _start_process(self, queue: _LoopQueue) -> None:
         try:
