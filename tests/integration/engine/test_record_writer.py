@@ -348,3 +348,21 @@ def test_the_writers_wait_for_the_lock_ends_in_store_busy_and_nothing_stored(
 
     assert waited >= 0.2
     assert _stored(runtime, run) == run
+
+
+def test_a_batch_that_meets_another_writers_lock_raises_store_busy(
+    runtime: Runtime,
+) -> None:
+    # The writer makes runs in a store batch: the lock is met at the batch's
+    # first BEGIN, and must be told from other failures to be waited out.
+    store = Store.open(runtime.settings.database_url, sqlite_busy_timeout_ms=0)
+    holder = _hold_write_lock(runtime)
+    try:
+        with pytest.raises(StoreBusy), store.batch(), store.begin():
+            pass
+        holder.rollback()
+        with store.batch(), store.begin() as conn:
+            assert run_store.count_runs(conn, "P-none") == 0
+    finally:
+        holder.close()
+        store.dispose()

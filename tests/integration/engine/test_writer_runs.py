@@ -331,3 +331,31 @@ def test_deliveries_a_writer_run_queued_wake_this_processs_workers(
     assert made is not None and made.status is RunStatus.COMPLETED
     assert writes == 0
     assert woken == [True]
+
+
+def test_a_flow_that_became_context_only_is_handed_back_to_the_event_loop(
+    runtime: Runtime,
+    project_id: str,
+    seen_flow: None,
+    save_flow: SaveFlow,
+) -> None:
+    # Another process saves a version of conditions and End alone.
+    save_flow(
+        {
+            "id": FLOW_ID,
+            "steps": [
+                {"id": "done", "end": {"loginId": "{{ client.loginId }}"}},
+            ],
+        }
+    )
+
+    made, writes = _in_writer(
+        runtime, lambda w: w.run(project_id, FLOW_ID, {"loginId": "u@example.com"})
+    )
+
+    assert made is not None and made.status is RunStatus.COMPLETED
+    assert made.outputs == {"loginId": "u@example.com"}
+    assert writes == 0
+    # The next run takes the standard path, which caches the plan as
+    # context-only, and the event loop makes the runs after it.
+    assert runtime.plans.uses_connectors(project_id, FLOW_ID) is None

@@ -109,6 +109,23 @@ def test_expired_leases_are_taken_over_before_pending_deliveries(
     assert orphan.delivery_id not in {d.delivery_id for d in rest}
 
 
+def test_any_due_says_whether_a_claim_would_find_a_delivery(
+    store: Store, add: AddDelivery
+) -> None:
+    def due(now: int) -> bool:
+        with store.connect() as conn:
+            return deliveries.any_due(conn, now)
+
+    assert due(T0) is False  # nothing at all
+    later = add(available_ms=T0 + 60_000)
+    assert due(T0) is False  # not yet available
+    assert due(T0 + 60_000) is True
+    [claimed] = _claim(store, "w1", 5, T0 + 60_000)
+    assert claimed.delivery_id == later.delivery_id
+    assert due(T0 + 60_000) is False  # held under a live lease
+    assert due(T0 + 60_000 + LEASE_MS + 1) is True  # the lease ran out
+
+
 def test_a_claim_reads_pending_deliveries_in_index_order_whatever_the_backlog(
     sqlite_file_store: Store,
 ) -> None:
