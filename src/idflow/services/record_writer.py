@@ -39,7 +39,6 @@ import os
 import signal
 import struct
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -53,7 +52,7 @@ from idflow.services import runs
 from idflow.settings import Settings
 from idflow.store import runs as run_store
 from idflow.store.claims import claim_dialect
-from idflow.store.database import SQLITE_BUSY_TIMEOUT_MS, Store
+from idflow.store.database import Store
 from idflow.store.records import Run, RunStatus, RunTrigger
 
 logger = logging.getLogger(__name__)
@@ -64,13 +63,6 @@ _LENGTH = struct.Struct("<I")
 START_TIMEOUT_SECONDS = 30.0
 # How long `close` waits for the child to finish its last batch and exit.
 CLOSE_TIMEOUT_SECONDS = 10.0
-# The child waits for the server's write transactions in steps of its own, not
-# in SQLite's busy handler: that sleeps 1, 2, 5, ... up to 100 ms between
-# tries, so a batch behind a busy store thread waited hundreds of
-# milliseconds after the lock was free (bench/RESULTS.md, the mixed window).
-LOCK_RETRY_SECONDS = 0.0005
-# How long in all, as the busy timeout would have allowed.
-LOCK_WAIT_SECONDS = SQLITE_BUSY_TIMEOUT_MS / 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,7 +340,7 @@ def main() -> None:
     configure_logging(os.environ.get("IDFLOW_LOG_LEVEL") or "INFO")
 
     settings = Settings.from_env()
-    store = Store.open(settings.database_url, sqlite_busy_timeout_ms=0)
+    store = Store.open(settings.database_url)
     runtime = Runtime(store, settings)
     announced: list[bool] = []
     claim_dialect(store.dialect_name).watch_commits(
@@ -377,47 +369,27 @@ def main() -> None:
 
 
 def _store_batch(store: Store, rows: list[dict[str, Any]]) -> list[bool]:
-    """Store a batch in one transaction, trying again while another holds the lock.
-
-    A transaction that met the lock rolled back whole, so trying it again
-    cannot store a run twice.
+    """Store a batch of run records in one transaction.
 
     Raises:
-        StoreBusy: the lock stayed taken for `LOCK_WAIT_SECONDS`.
+        StoreBusy: another writer kept the lock for the whole busy timeout,
+            which the store waits out in short steps (`store.database`).
         StoreError: the transaction failed otherwise.
     """
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
-    while True:
-        try:
-            with store.begin() as conn:
-                return run_store.insert_current_runs(conn, rows)
-        except StoreBusy:
-            if time.monotonic() >= deadline:
-                raise
-        time.sleep(LOCK_RETRY_SECONDS)
+    with store.begin() as conn:
+        return run_store.insert_current_runs(conn, rows)
 
 
 def _make_batch(runtime: Runtime, orders: list[dict[str, Any]]) -> dict[str, Any]:
-    """Make a batch of runs in one transaction, each in a savepoint; try again while locked.
-
-    The lock is met only at the batch's `BEGIN IMMEDIATE`, before any run has
-    done anything, and a batch that meets it rolls back whole, so trying it
-    again cannot make a run twice.
+    """Make a batch of runs in one transaction, each in a savepoint.
 
     Raises:
-        StoreBusy: the lock stayed taken for `LOCK_WAIT_SECONDS`.
-        StoreError: the batch's commit failed.
+        StoreBusy: another writer kept the lock for the whole busy timeout;
+            no run of the batch began.
+        StoreError: the batch's commit failed; none of its runs happened.
     """
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
-    while True:
-        try:
-            with runtime.store.batch():
-                made = [_make_one(runtime, order) for order in orders]
-            break
-        except StoreBusy:
-            if time.monotonic() >= deadline:
-                raise
-        time.sleep(LOCK_RETRY_SECONDS)
+    with runtime.store.batch():
+        made = [_make_one(runtime, order) for order in orders]
     flows = {(order["project_id"], order["flow_id"]) for order in orders}
     return {
         "made": made,
@@ -443,7 +415,7 @@ def _make_one(runtime: Runtime, order: dict[str, Any]) -> dict[str, Any]:
     except runs.CallsConnectors:
         return {"elsewhere": True}
     except StoreBusy:
-        raise  # The whole batch waits for the lock and starts again.
+        raise  # The batch never got the lock: all of it fails.
     except IdflowError as exc:
         return {"refused": type(exc).__name__, "message": exc.message}
     except Exception as exc:

@@ -180,7 +180,7 @@ class RunRecorder:
         process's batches, then waiting in SQLite's busy handler, rarely found
         the lock free: 25 to 66 runs a second beside 3,000 *disable* runs,
         against 1,070 on the store thread (bench/RESULTS.md). The process now
-        waits in short steps of its own (`record_writer.LOCK_RETRY_SECONDS`),
+        waits in short steps (`store.database.LOCK_RETRY_SECONDS`),
         but a batch behind another writer's would still wait its turn.
         """
         taken, held = self._runtime.store.write_activity

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext, suppress
 from pathlib import Path
@@ -41,6 +42,12 @@ _SQLITE_PRAGMAS = (
 # SQLite's code for "another connection holds the lock" (the low byte of the
 # extended codes, such as SQLITE_BUSY_SNAPSHOT).
 _SQLITE_BUSY = 5
+# How long a writer sleeps between tries at a write lock another connection
+# holds. SQLite's own busy handler sleeps 1, 2, 5, 10, ... up to 100 ms between
+# its tries, so a writer behind a busy one often woke long after the lock was
+# free: the record writer's batches waited hundreds of milliseconds behind the
+# server's store thread (bench/RESULTS.md, the mixed window of 2026-12-04).
+LOCK_RETRY_SECONDS = 0.0005
 
 # The execution option that tells the SQLite "begin" hook which BEGIN to emit.
 _BEGIN_OPTION = "idflow_sqlite_begin"
@@ -488,8 +495,11 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
     def prepare(dbapi_connection: Any, _record: Any) -> None:
         _prepare_sqlite_connection(dbapi_connection, busy_timeout_ms)
 
+    def begin(conn: Connection) -> None:
+        _begin_sqlite_transaction(conn, busy_timeout_ms)
+
     event.listen(engine, "connect", prepare)
-    event.listen(engine, "begin", _begin_sqlite_transaction)
+    event.listen(engine, "begin", begin)
     return engine
 
 
@@ -505,17 +515,50 @@ def _prepare_sqlite_connection(dbapi_connection: Any, busy_timeout_ms: int) -> N
         cursor.close()
 
 
-def _begin_sqlite_transaction(conn: Connection) -> None:
+def _begin_sqlite_transaction(conn: Connection, busy_timeout_ms: int) -> None:
+    """Emit the transaction's BEGIN; a write waits for the lock in short steps.
+
+    In WAL mode a writer meets another connection's lock only at its
+    `BEGIN IMMEDIATE`: reads never wait, and a transaction holding the lock
+    keeps it to its end. So that is the one statement tried in steps of
+    `LOCK_RETRY_SECONDS`, with SQLite's busy handler off, for as long as the
+    busy timeout would have allowed.
+
+    Raises:
+        DBAPIError: the driver's error; the lock was still taken at the end
+            of the busy timeout, or the BEGIN failed otherwise.
+    """
     # Straight to the driver: through exec_driver_sql, SQLAlchemy's execution
     # set-up would cost more than the BEGIN itself, once per transaction.
-    execute_driver_sql(conn, conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
+    begin = conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN")
+    if begin != "BEGIN IMMEDIATE" or busy_timeout_ms == 0:
+        execute_driver_sql(conn, begin)
+        return
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    execute_driver_sql(conn, "PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                execute_driver_sql(conn, begin)
+                return
+            except DBAPIError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(LOCK_RETRY_SECONDS)
+    finally:
+        # The statements of the transaction keep SQLite's own wait.
+        execute_driver_sql(conn, f"PRAGMA busy_timeout={busy_timeout_ms}")
+
+
+def _is_busy(exc: DBAPIError) -> bool:
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == _SQLITE_BUSY
 
 
 def _store_error(exc: DBAPIError) -> StoreError:
     first_line = str(exc.orig).splitlines()[0] if str(exc.orig) else ""
     name = type(exc.orig).__name__
     message = f"The database failed a statement: {name}: {first_line}."
-    code = getattr(exc.orig, "sqlite_errorcode", None)
-    if isinstance(code, int) and code & 0xFF == _SQLITE_BUSY:
+    if _is_busy(exc):
         return StoreBusy(message)
     return StoreError(message)

@@ -7,13 +7,14 @@ the store's own lock keeps these tests passing. PostgreSQL takes no such lock.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from idflow.errors import StoreError
@@ -25,19 +26,15 @@ JOIN_SECONDS = 30.0
 OVERLAP_SECONDS = 0.2
 
 
-def _no_busy_wait(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.execute("PRAGMA busy_timeout=0")
-
-
 @pytest.fixture
-def notes(sqlite_file_store: Store) -> Store:
-    """The store with a scratch table, on connections that never wait for SQLite's lock."""
-    create_notes(sqlite_file_store)
-    # Runs after the store's own set-up on each new connection; disposing first
-    # leaves no connection opened before it.
-    sqlite_file_store.dispose()
-    event.listen(sqlite_file_store.engine, "connect", _no_busy_wait)
-    return sqlite_file_store
+def notes(tmp_path: Path) -> Iterator[Store]:
+    """A store with a scratch table whose writers never wait for another's SQLite lock."""
+    # A busy timeout of 0: SQLite's handler is off, and the store's BEGIN
+    # tries once (`store.database._begin_sqlite_transaction`).
+    store = Store.open(f"sqlite:///{tmp_path / 'notes.db'}", sqlite_busy_timeout_ms=0)
+    create_notes(store)
+    yield store
+    store.dispose()
 
 
 def add(store: Store, name: str) -> None:
@@ -240,3 +237,38 @@ def test_postgresql_writers_do_not_take_turns(pg_store: Store) -> None:
     threads = [Writer(first), Writer(second)]
     for thread in threads:
         thread.finish()
+
+
+def test_a_writer_waits_for_another_processs_lock_in_short_steps(
+    sqlite_file_store: Store,
+) -> None:
+    # Another process's write transaction, as far as the store can tell: a
+    # connection of its own, outside the store and its in-process lock.
+    path = sqlite_file_store.engine.url.database
+    assert path is not None
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    released: list[float] = []
+
+    def release() -> None:
+        holder.rollback()
+        released.append(time.monotonic())
+
+    # Released 240 ms in: SQLite's handler, which sleeps 1, 2, 5, 10, 15, 20,
+    # 25, 25, 25, 50, 50 and then 100 ms between its tries, is then asleep
+    # until about 330 ms.
+    timer = threading.Timer(0.24, release)
+    started = time.monotonic()
+    timer.start()
+    try:
+        with sqlite_file_store.begin() as conn:
+            began = time.monotonic()
+            # The transaction's own statements keep SQLite's busy timeout.
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+    finally:
+        timer.join(JOIN_SECONDS)
+        holder.close()
+
+    assert began - started >= 0.24
+    # The store tries every half millisecond.
+    assert began - released[0] < 0.04
