@@ -243,7 +243,7 @@ class RunRecorder:
             queue.restart_at = time.monotonic() + WRITER_RESTART_SECONDS
             logger.warning(
                 "The run record writer (process %d) is gone: %s The store thread "
-                "writes run records until another starts",
+                "writes run records, and makes the runs it made, until another starts",
                 process.pid,
                 why,
                 extra={"event_name": "record_writer_lost"},

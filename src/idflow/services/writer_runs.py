@@ -2,19 +2,21 @@
 
 A run with actions but no connector steps (load a user, disable it, end) spends
 its time in SQLite. On the server's store thread that work shares the
-interpreter lock with the event loop, and the two together could not make more
-than about 1,300 disabling runs a second on a machine that serves 15,000 bare
-requests (bench/RESULTS.md). The writer process (`services.record_writer`,
-decision 0016) has an interpreter of its own, on the other core: the event loop
-sends it the runs that finished arriving while its last batch was being made,
-and it makes them with `start_run` in one transaction, each in a savepoint, as
-the store thread's group commit would.
+interpreter lock with the event loop, and the two together made no more than
+1,230-1,660 disabling runs a second, on machines whose bare Starlette served
+6,000-19,000 requests (bench/RESULTS.md). The writer process
+(`services.record_writer`, decision 0016) has an interpreter of its own, on the
+other core: the event loop sends it the runs that arrived while its last batch
+was being made, and it makes them with `start_run` in one transaction, each in
+a savepoint, as the store thread's group commit would.
 
 Which runs go there: synchronous API runs on a SQLite file, of a flow whose plan
 the server last saw had no connector steps (a run that waits on the network
-would hold up every run behind it). A flow never run here yet, or one that has
-since gained connector steps, takes the standard path, which caches its plan
-afresh; so does every run while there is no writer process.
+would hold up every run behind it) and is not cached as context-only (those the
+event loop makes itself). A flow never run here yet, or one that has since
+gained connector steps, takes the standard path, which caches its plan afresh;
+so does every run while there is no writer process. A flow the child finds
+context-only now goes the standard way once, to be cached as such.
 
 If the process dies with a batch in hand, the batch may or may not have
 committed, and it committed whole or not at all: a run and its effects are in

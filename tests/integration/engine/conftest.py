@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from idflow.services import projects as project_service
 from idflow.services.audit import CLI_ACTOR
 from idflow.settings import Settings
 from idflow.store.database import Store
+from idflow.store.migrate import upgrade
 
 # Saves an authoring-form flow and answers the version it became.
 SaveFlow = Callable[[dict[str, Any]], int]
@@ -25,6 +27,20 @@ def runtime(store: Store) -> Iterator[Runtime]:
     yield runtime
     if runtime.executor is not None:
         runtime.executor.shutdown()
+
+
+@pytest.fixture
+def file_runtime(tmp_path: Path) -> Iterator[Runtime]:
+    """A runtime on a migrated SQLite file, for tests of the writer process.
+
+    The writer process opens the store by its URL, so the settings carry it.
+    """
+    url = f"sqlite:///{tmp_path / 'idflow.db'}"
+    store = Store.open(url)
+    upgrade(store)
+    runtime = Runtime(store, Settings(database_url=url))
+    yield runtime
+    runtime.close()
 
 
 @pytest.fixture

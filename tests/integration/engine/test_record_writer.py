@@ -12,9 +12,7 @@ import os
 import signal
 import sqlite3
 import time
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -27,7 +25,6 @@ from idflow.services.run_recorder import RunRecorder
 from idflow.settings import Settings
 from idflow.store import runs as run_store
 from idflow.store.database import Store
-from idflow.store.migrate import upgrade
 from idflow.store.records import Run, RunStatus, RunTrigger
 from tests.integration.engine.conftest import SaveFlow
 from tests.integration.engine.test_context_only_runs import (
@@ -41,14 +38,8 @@ from tests.integration.engine.test_context_only_runs import (
 
 
 @pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    # The writer process opens the store by its URL, so the settings carry it.
-    url = f"sqlite:///{tmp_path / 'idflow.db'}"
-    store = Store.open(url)
-    upgrade(store)
-    runtime = Runtime(store, Settings(database_url=url))
-    yield runtime
-    runtime.close()
+def runtime(file_runtime: Runtime) -> Runtime:
+    return file_runtime
 
 
 @pytest.fixture

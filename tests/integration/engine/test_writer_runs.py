@@ -8,8 +8,7 @@ tests tell where a run was made.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,14 +21,11 @@ from idflow.services.audit import CLI_ACTOR
 from idflow.services.record_writer import RecordWriter, WriterGone
 from idflow.services.run_recorder import RunRecorder
 from idflow.services.writer_runs import WriterRuns
-from idflow.settings import Settings
 from idflow.store import audit as audit_store
 from idflow.store import flows as flow_store
 from idflow.store import runs as run_store
 from idflow.store import users as user_store
 from idflow.store.claims import claim_dialect
-from idflow.store.database import Store
-from idflow.store.migrate import upgrade
 from idflow.store.records import Run, RunStatus, RunTrigger, UserStatus
 from tests.integration.engine.conftest import SaveFlow
 
@@ -56,14 +52,8 @@ def disable_flow(**extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    # The writer process opens the store by its URL, so the settings carry it.
-    url = f"sqlite:///{tmp_path / 'idflow.db'}"
-    store = Store.open(url)
-    upgrade(store)
-    runtime = Runtime(store, Settings(database_url=url))
-    yield runtime
-    runtime.close()
+def runtime(file_runtime: Runtime) -> Runtime:
+    return file_runtime
 
 
 @pytest.fixture
