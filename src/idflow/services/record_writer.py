@@ -76,6 +76,28 @@ class RunOrder:
     preview: bool = False
     tenant_id: str | None = None
 
+    def start(self, runtime: Runtime) -> Run:
+        """Make the run here with `start_run`, refusing a plan with connector steps.
+
+        The child makes it so, and the server too, for a batch the child
+        took with it unanswered.
+
+        Raises:
+            CallsConnectors: the flow's current version calls connectors.
+            What `start_run` raises otherwise.
+        """
+        return runs.start_run(
+            runtime,
+            self.project_id,
+            self.flow_id,
+            self.inputs,
+            RunTrigger.API,
+            preview=self.preview,
+            tenant_id=self.tenant_id,
+            run_id=self.run_id,
+            store_only=True,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class MadeRun:
@@ -388,9 +410,10 @@ def _make_batch(runtime: Runtime, orders: list[dict[str, Any]]) -> dict[str, Any
             no run of the batch began.
         StoreError: the batch's commit failed; none of its runs happened.
     """
+    received = [RunOrder(**order) for order in orders]
     with runtime.store.batch():
-        made = [_make_one(runtime, order) for order in orders]
-    flows = {(order["project_id"], order["flow_id"]) for order in orders}
+        made = [_make_one(runtime, order) for order in received]
+    flows = {(order.project_id, order.flow_id) for order in received}
     return {
         "made": made,
         "contextOnly": [
@@ -399,19 +422,9 @@ def _make_batch(runtime: Runtime, orders: list[dict[str, Any]]) -> dict[str, Any
     }
 
 
-def _make_one(runtime: Runtime, order: dict[str, Any]) -> dict[str, Any]:
+def _make_one(runtime: Runtime, order: RunOrder) -> dict[str, Any]:
     try:
-        run = runs.start_run(
-            runtime,
-            order["project_id"],
-            order["flow_id"],
-            order["inputs"],
-            RunTrigger.API,
-            preview=order["preview"],
-            tenant_id=order["tenant_id"],
-            run_id=order["run_id"],
-            store_only=True,
-        )
+        run = order.start(runtime)
     except runs.CallsConnectors:
         return {"elsewhere": True}
     except StoreBusy:
@@ -421,7 +434,7 @@ def _make_one(runtime: Runtime, order: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:
         logger.exception(
             "Making run %s failed",
-            order["run_id"],
+            order.run_id,
             extra={"event_name": "writer_run_failed"},
         )
         return {"failed": f"The writer process failed to make the run: {exc!r}."}

@@ -41,7 +41,7 @@ from idflow.services.record_writer import MadeBatch, RunOrder, WriterGone
 from idflow.services.run_recorder import RunRecorder
 from idflow.store import runs as run_store
 from idflow.store.claims import claim_dialect
-from idflow.store.records import Run, RunTrigger
+from idflow.store.records import Run
 
 logger = logging.getLogger(__name__)
 
@@ -190,17 +190,7 @@ class WriterRuns:
                 run = run_store.get_run(conn, order.project_id, order.run_id)
             if run is None:
                 try:
-                    run = runs.start_run(
-                        self._runtime,
-                        order.project_id,
-                        order.flow_id,
-                        order.inputs,
-                        RunTrigger.API,
-                        preview=order.preview,
-                        tenant_id=order.tenant_id,
-                        run_id=order.run_id,
-                        store_only=True,
-                    )
+                    run = order.start(self._runtime)
                 except runs.CallsConnectors:
                     outcomes.append(None)
                     continue
