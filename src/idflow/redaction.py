@@ -84,12 +84,16 @@ def redact(value: Any) -> Any:
     if kind is dict or (
         kind is not list and kind is not tuple and isinstance(value, Mapping)
     ):
-        return {
-            key: REDACTED
-            if isinstance(key, str) and is_secret_key(key)
-            else redact(item)
-            for key, item in value.items()
-        }
+        copy = {}
+        for key, item in value.items():
+            if isinstance(key, str) and is_secret_key(key):
+                copy[key] = REDACTED
+            elif type(item) in _LEAVES:
+                # Not a call a leaf: most values in a run's inputs and outputs are.
+                copy[key] = item
+            else:
+                copy[key] = redact(item)
+        return copy
     if isinstance(value, list | tuple):
         return [redact(item) for item in value]
     return value

@@ -22,7 +22,10 @@ from typing import Any, Protocol
 MAX_EVENT_DEPTH = 5
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, as `store.records.Run` is not: one is made for every run, and
+# a frozen dataclass's `__init__` costs about 1.5 microseconds more for its ten
+# fields. Steps read it and never change it.
+@dataclass(slots=True)
 class RunInfo:
     """What every step of a run knows about the run itself."""
 

@@ -22,11 +22,20 @@ from idflow.flows.catalogue import ACTIONS
 from idflow.flows.model import Flow, Task, TaskKind
 from idflow.flows.problems import Problem, raise_problems
 from idflow.flows.validation import find_problems
+from idflow.redaction import is_secret_key
 
 
 @dataclass(frozen=True, slots=True)
 class PlannedAtomic:
-    """One comparison, with its operator compiled unless the predicate is templated."""
+    """One comparison, with its operator compiled unless the predicate is templated.
+
+    Attributes:
+        secret_target: the target's last segment looks secret, so the trace
+            hides its value.
+        secret_predicate: the trace hides the predicate: it is read from the
+            context under a secret-looking key, or compared with a secret
+            target, which it most likely equals.
+    """
 
     target: str
     target_parts: PathParts
@@ -34,6 +43,8 @@ class PlannedAtomic:
     predicate: Any
     check: Check | None
     predicate_template: CompiledValue | None
+    secret_target: bool = False
+    secret_predicate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,14 +194,25 @@ class _Planner:
                     check = compile_condition(atomic.operator, atomic.predicate)
             except (ConditionError, TemplateError) as exc:
                 self.problem(exc.message, task.id, field)
+            target_parts = compile_path(atomic.target)
+            # Known from the flow alone, so each run's trace need not work it out.
+            secret_target = bool(target_parts) and is_secret_key(str(target_parts[-1]))
+            secret_predicate = template is not None and (
+                secret_target
+                or any(
+                    is_secret_key(path.rsplit(".", 1)[-1]) for path in template.paths
+                )
+            )
             atomics.append(
                 PlannedAtomic(
                     target=atomic.target,
-                    target_parts=compile_path(atomic.target),
+                    target_parts=target_parts,
                     operator=atomic.operator,
                     predicate=atomic.predicate,
                     check=check,
                     predicate_template=template,
+                    secret_target=secret_target,
+                    secret_predicate=secret_predicate,
                 )
             )
         return PlannedBranch(

@@ -32,7 +32,7 @@ from idflow.engine.operators import evaluate
 from idflow.engine.plan import Plan, PlannedAtomic, PlannedBranch, PlannedStep
 from idflow.errors import ConditionError, IdflowError
 from idflow.flows.model import ELSE, ERROR_EDGE, SUCCESS, ErrorPolicy, TaskKind
-from idflow.redaction import is_secret_key, redact
+from idflow.redaction import REDACTED, redact
 
 logger = logging.getLogger(__name__)
 
@@ -327,24 +327,16 @@ def _compare(
 def _operand_record(
     atomic: PlannedAtomic, target: Any, predicate: Any, result: bool
 ) -> dict[str, Any]:
-    last_segment = str(atomic.target_parts[-1]) if atomic.target_parts else ""
-    secret_target = is_secret_key(last_segment)
-    shown = "[redacted]" if secret_target else redact(target)
-    # A predicate read from the context is as secret as the key it came from,
-    # and one compared with a secret target most likely is that secret.
-    secret_predicate = atomic.predicate_template is not None and (
-        secret_target
-        or any(
-            is_secret_key(path.rsplit(".", 1)[-1])
-            for path in atomic.predicate_template.paths
-        )
-    )
     return {
         "target": atomic.target,
-        "value": None if target is MISSING else shown,
+        "value": None
+        if target is MISSING
+        else REDACTED
+        if atomic.secret_target
+        else redact(target),
         "missing": target is MISSING,
         "operator": atomic.operator,
-        "predicate": "[redacted]" if secret_predicate else redact(predicate),
+        "predicate": REDACTED if atomic.secret_predicate else redact(predicate),
         "result": result,
     }
 

@@ -198,7 +198,12 @@ class FlowVersion:
     note: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, unlike the other records: the API makes one for every run it
+# answers, on the event loop, and a frozen dataclass's `__init__` sets each of
+# its 13 fields through `object.__setattr__`: 2.8 against 0.4 microseconds a
+# run (bench/RESULTS.md, 2026-12-04 afternoon). Nothing changes a run once made;
+# `dataclasses.replace` makes the changed copy where one is needed.
+@dataclass(slots=True)
 class Run:
     """One execution of a flow version, with its inputs, outcome and trace."""
 
