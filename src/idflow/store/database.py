@@ -84,7 +84,11 @@ class Store:
 
     @classmethod
     def open(
-        cls, url: str, *, sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+        cls,
+        url: str,
+        *,
+        sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+        sqlite_autocheckpoint_pages: int | None = None,
     ) -> Store:
         """Open a store for a database URL; no connection is made yet.
 
@@ -96,6 +100,10 @@ class Store:
                 statement wait for another process's write lock before it
                 fails with `StoreBusy`; 0 fails at once, for a caller that
                 waits in steps of its own.
+            sqlite_autocheckpoint_pages: the WAL size, in pages, at which a
+                commit checkpoints it before returning; SQLite's 1,000 by
+                default. For a process whose `WalCheckpointer` thread does
+                that work (`store.checkpoints`).
 
         Returns:
             The store.
@@ -105,7 +113,9 @@ class Store:
         """
         parsed = _parse_url(url)
         if parsed.get_backend_name() == "sqlite":
-            engine = _sqlite_engine(parsed, sqlite_busy_timeout_ms)
+            engine = _sqlite_engine(
+                parsed, sqlite_busy_timeout_ms, sqlite_autocheckpoint_pages
+            )
         else:
             engine = create_engine(
                 parsed,
@@ -469,7 +479,9 @@ def _is_in_memory(url: URL) -> bool:
     return url.database in (None, "", ":memory:")
 
 
-def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
+def _sqlite_engine(
+    url: URL, busy_timeout_ms: int, autocheckpoint_pages: int | None
+) -> Engine:
     if _is_in_memory(url):
         # One shared connection, so every checkout sees the same database.
         engine = create_engine(
@@ -493,7 +505,9 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
         )
 
     def prepare(dbapi_connection: Any, _record: Any) -> None:
-        _prepare_sqlite_connection(dbapi_connection, busy_timeout_ms)
+        _prepare_sqlite_connection(
+            dbapi_connection, busy_timeout_ms, autocheckpoint_pages
+        )
 
     def begin(conn: Connection) -> None:
         _begin_sqlite_transaction(conn, busy_timeout_ms)
@@ -503,13 +517,18 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
     return engine
 
 
-def _prepare_sqlite_connection(dbapi_connection: Any, busy_timeout_ms: int) -> None:
+def _prepare_sqlite_connection(
+    dbapi_connection: Any, busy_timeout_ms: int, autocheckpoint_pages: int | None
+) -> None:
     # The sqlite3 module would otherwise issue BEGIN itself, late and never for
     # SAVEPOINT or DDL; _begin_sqlite_transaction takes over that job.
     dbapi_connection.isolation_level = None
+    pragmas = [*_SQLITE_PRAGMAS, f"PRAGMA busy_timeout={busy_timeout_ms}"]
+    if autocheckpoint_pages is not None:
+        pragmas.append(f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages)}")
     cursor = dbapi_connection.cursor()
     try:
-        for pragma in (*_SQLITE_PRAGMAS, f"PRAGMA busy_timeout={busy_timeout_ms}"):
+        for pragma in pragmas:
             cursor.execute(pragma)
     finally:
         cursor.close()
