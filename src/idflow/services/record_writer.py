@@ -38,9 +38,12 @@ import logging
 import os
 import signal
 import struct
+import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, BinaryIO
 
 import orjson
@@ -51,6 +54,7 @@ from idflow.runtime import Runtime
 from idflow.services import runs
 from idflow.settings import Settings
 from idflow.store import runs as run_store
+from idflow.store.checkpoints import WRITER_AUTOCHECKPOINT_PAGES, WalCheckpointer
 from idflow.store.claims import claim_dialect
 from idflow.store.database import Store
 from idflow.store.records import Run, RunStatus, RunTrigger
@@ -63,6 +67,8 @@ _LENGTH = struct.Struct("<I")
 START_TIMEOUT_SECONDS = 30.0
 # How long `close` waits for the child to finish its last batch and exit.
 CLOSE_TIMEOUT_SECONDS = 10.0
+# After the child exits, how long its answers may still be read from the pipe.
+EXITED_GRACE_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,18 +153,99 @@ class WriterGone(Exception):
     """
 
 
+# What the child's answer to one message is handed to, in the pipe's data
+# callback: the decoded answer, or `WriterGone` when none will come.
+AnswerHandler = Callable[[dict[str, Any] | WriterGone], None]
+
+
+class _AnswerReader(asyncio.SubprocessProtocol):
+    """The server's end of the child's pipes: hands each answer to its message's handler.
+
+    The child answers every message, in the order sent, so the handlers wait
+    in a queue in that order. Each is called from the data callback itself,
+    as soon as its answer is whole: a batch answered there lets its runs'
+    requests go and can send the next batch at once, where a coroutine
+    reading the pipe resumed only after the rest of the loop's ready work,
+    which under load meant up to a millisecond later (bench/RESULTS.md).
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self.handlers: deque[AnswerHandler] = deque()
+        self.gone: WriterGone | None = None
+        self.exited: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        """Decode each whole answer and hand it on; keep a partial one for later."""
+        buffer = self._buffer
+        buffer += data
+        while len(buffer) >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(buffer)
+            end = _LENGTH.size + length
+            if len(buffer) < end:
+                return
+            answer = orjson.loads(bytes(buffer[_LENGTH.size : end]))
+            del buffer[:end]
+            if not self.handlers:
+                # An answer no message asked for: the exchange is out of step,
+                # and no later answer can be trusted.
+                self._fail("It sent an answer nobody asked for.")
+                return
+            _hand(self.handlers.popleft(), answer)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        """Its answers ended: every message still waiting is answered WriterGone."""
+        if fd == 1:
+            self._fail(f"Its output closed ({exc!r}).")
+
+    def process_exited(self) -> None:
+        """Note the exit; answers it wrote before are still read from the pipe."""
+        if not self.exited.done():
+            self.exited.set_result(None)
+        # Its output normally closes at once (`pipe_connection_lost`); should a
+        # descriptor it handed on keep that open, the messages still waiting
+        # are answered WriterGone all the same.
+        asyncio.get_running_loop().call_later(
+            EXITED_GRACE_SECONDS, self._fail, "It exited."
+        )
+
+    def _fail(self, why: str) -> None:
+        if self.gone is None:
+            self.gone = WriterGone(why)
+        while self.handlers:
+            _hand(self.handlers.popleft(), self.gone)
+
+
+def _hand(handler: AnswerHandler, answer: dict[str, Any] | WriterGone) -> None:
+    # A handler's fault must not stop the reader, or every later answer
+    # would be lost with it.
+    try:
+        handler(answer)
+    except Exception:
+        logger.exception(
+            "Handling an answer of the run record writer failed",
+            extra={"event_name": "record_writer_answer_failed"},
+        )
+
+
 class RecordWriter:
     """The API's side of one writer process, used from one event loop.
 
-    One message is in the pipe at a time (`_turn`), so an answer always
-    answers the last message sent.
+    Messages may follow each other down the pipe before their answers come:
+    the child answers them one by one, in order, and each answer goes to the
+    handler its message was sent with (`send`).
     """
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self._process = process
-        self._broken = False
-        # Record batches and run batches share the pipe, one exchange at a time.
-        self._turn = asyncio.Lock()
+    def __init__(
+        self, transport: asyncio.SubprocessTransport, reader: _AnswerReader
+    ) -> None:
+        self._transport = transport
+        self._reader = reader
+        # uvloop's pipe transports are not `asyncio.WriteTransport`s by class,
+        # though they behave as one.
+        stdin: Any = transport.get_pipe_transport(0)
+        assert stdin is not None, "started with a pipe for its input"
+        self._stdin = stdin
 
     @classmethod
     async def start(cls, settings: Settings) -> RecordWriter:
@@ -169,44 +256,100 @@ class RecordWriter:
             WriterGone: it started but stopped, or did not say it was ready
                 within `START_TIMEOUT_SECONDS`.
         """
-        process = await asyncio.create_subprocess_exec(
+        loop = asyncio.get_running_loop()
+        transport, reader = await loop.subprocess_exec(
+            _AnswerReader,
             sys.executable,
             "-m",
             __name__,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None,
             env={**os.environ, **_child_environment(settings)},
         )
-        writer = cls(process)
-        # The child says it is ready once its store is open.
         try:
-            await asyncio.wait_for(writer._read_answer(), START_TIMEOUT_SECONDS)
+            writer = cls(transport, reader)
+        except BaseException:
+            transport.close()  # Which kills the child.
+            raise
+        # The child says it is ready once its store is open.
+        ready: asyncio.Future[dict[str, Any]] = loop.create_future()
+        reader.handlers.append(partial(_settle, ready))
+        try:
+            await asyncio.wait_for(ready, START_TIMEOUT_SECONDS)
         except (WriterGone, TimeoutError) as exc:
             await writer.close()
             raise WriterGone(
-                f"The run record writer (process {process.pid}) did not start: {exc!r}."
+                f"The run record writer (process {writer.pid}) did not start: {exc!r}."
             ) from exc
         logger.info(
             "Run records are written by process %d",
-            process.pid,
+            writer.pid,
             extra={"event_name": "record_writer_started"},
         )
         return writer
 
     @property
     def usable(self) -> bool:
-        """False once the process has stopped or failed to answer."""
-        return not self._broken and self._process.returncode is None
+        """False once the process has stopped or its pipe has failed."""
+        reader = self._reader
+        return (
+            reader.gone is None
+            and not reader.exited.done()
+            and not self._stdin.is_closing()
+        )
 
     @property
     def returncode(self) -> int | None:
         """The process's exit status, once it has exited."""
-        return self._process.returncode
+        return self._transport.get_returncode()
 
     @property
     def pid(self) -> int:
         """The writer process's id."""
-        return self._process.pid
+        return self._transport.get_pid()
+
+    def send(self, message: dict[str, Any], on_answer: AnswerHandler) -> None:
+        """Send one message; `on_answer` gets its answer, or `WriterGone`.
+
+        `on_answer` is called from the pipe's data callback, on the event
+        loop, so it must not block; it is called exactly once.
+
+        Raises:
+            WriterGone: the process is not usable; nothing was sent.
+        """
+        if not self.usable:
+            raise self._reader.gone or WriterGone(
+                f"The run record writer (process {self.pid}) is closing."
+            )
+        # Before the write: the answer cannot come sooner than the loop's
+        # next turn, but the handler must be in line ahead of it.
+        self._reader.handlers.append(on_answer)
+        self._stdin.write(_frame(message))
+
+    def send_records(
+        self, runs: Sequence[Run], on_kept: Callable[[list[bool] | Exception], None]
+    ) -> None:
+        """Have the child store the runs whose flow is current, answering in the callback.
+
+        `on_kept` gets, for each run, whether it is stored now; or the
+        transaction's `StoreError`, nothing stored; or `WriterGone`, when the
+        child stopped before answering and may or may not have committed.
+
+        Raises:
+            WriterGone: the process is not usable; nothing was sent.
+        """
+
+        def answered(answer: dict[str, Any] | WriterGone) -> None:
+            if isinstance(answer, WriterGone):
+                on_kept(answer)
+            elif "error" in answer:
+                on_kept(StoreError(answer["error"]))
+            else:
+                on_kept(answer["kept"])
+
+        # orjson renders the dataclasses itself: no row dicts on the loop.
+        self.send({"record": runs}, answered)
 
     async def write(self, runs: Sequence[Run]) -> list[bool]:
         """Have the child store the runs whose flow is current; answer which it kept.
@@ -215,7 +358,6 @@ class RecordWriter:
             StoreError: the child's transaction failed; nothing was stored.
             WriterGone: the child stopped before answering.
         """
-        # orjson renders the dataclasses itself: no row dicts on the loop.
         answer = await self._exchange({"record": runs})
         kept: list[bool] = answer["kept"]
         return kept
@@ -237,64 +379,53 @@ class RecordWriter:
         )
 
     async def _exchange(self, message: dict[str, Any]) -> dict[str, Any]:
-        stdin = self._process.stdin
-        assert stdin is not None, "started with pipes"
-        async with self._turn:
-            if self._broken:
-                raise WriterGone(
-                    f"The run record writer (process {self._process.pid}) is not "
-                    "usable: an earlier exchange with it was cut short."
-                )
-            try:
-                stdin.write(_frame(message))
-                await stdin.drain()
-                answer = await self._read_answer()
-            except OSError as exc:
-                self._broken = True
-                raise WriterGone(
-                    f"The run record writer (process {self._process.pid}) stopped: {exc!r}."
-                ) from exc
-            except asyncio.CancelledError:
-                # Its answer may still come, and would be taken for the next
-                # message's: this pipe is not used again.
-                self._broken = True
-                raise
+        answered: asyncio.Future[dict[str, Any]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.send(message, partial(_settle, answered))
+        # A caller cancelled here leaves its answer to come and be dropped:
+        # the answers after it still reach their own messages.
+        answer = await answered
         if "error" in answer:
             raise StoreError(answer["error"])
         return answer
 
-    async def _read_answer(self) -> dict[str, Any]:
-        stdout = self._process.stdout
-        assert stdout is not None, "started with pipes"
-        try:
-            (length,) = _LENGTH.unpack(await stdout.readexactly(_LENGTH.size))
-            answer: dict[str, Any] = orjson.loads(await stdout.readexactly(length))
-        except (OSError, asyncio.IncompleteReadError) as exc:
-            self._broken = True
-            raise WriterGone(
-                f"The run record writer (process {self._process.pid}) stopped: {exc!r}."
-            ) from exc
-        return answer
-
     async def close(self) -> None:
         """Let the child finish and exit; kill it if it has not within the timeout."""
-        self._broken = True
-        stdin = self._process.stdin
-        if stdin is not None:
-            stdin.close()
-            with contextlib.suppress(OSError):
-                await stdin.wait_closed()
+        if not self._stdin.is_closing():
+            self._stdin.close()
         try:
-            await asyncio.wait_for(self._process.wait(), CLOSE_TIMEOUT_SECONDS)
+            await asyncio.wait_for(
+                asyncio.shield(self._reader.exited), CLOSE_TIMEOUT_SECONDS
+            )
         except TimeoutError:
             logger.warning(
                 "The run record writer (process %d) did not exit; killing it",
-                self._process.pid,
+                self.pid,
                 extra={"event_name": "record_writer_killed"},
             )
             with contextlib.suppress(ProcessLookupError):
-                self._process.kill()
-            await self._process.wait()
+                self._transport.kill()
+            await self._reader.exited
+        self._transport.close()
+
+    async def wait(self) -> int:
+        """Wait for the process to exit by itself, and answer its exit status."""
+        await asyncio.shield(self._reader.exited)
+        returncode = self.returncode
+        assert returncode is not None, "it has exited"
+        return returncode
+
+
+def _settle(
+    future: asyncio.Future[dict[str, Any]], answer: dict[str, Any] | WriterGone
+) -> None:
+    if future.done():
+        return  # Its caller was cancelled; the answer is dropped.
+    if isinstance(answer, WriterGone):
+        future.set_exception(answer)
+    else:
+        future.set_result(answer)
 
 
 def _child_environment(settings: Settings) -> dict[str, str]:
@@ -362,7 +493,13 @@ def main() -> None:
     configure_logging(os.environ.get("IDFLOW_LOG_LEVEL") or "INFO")
 
     settings = Settings.from_env()
-    store = Store.open(settings.database_url)
+    # Its commits leave the WAL's checkpoints to a thread, so that a batch
+    # never waits on one (`store.checkpoints`).
+    store = Store.open(
+        settings.database_url, sqlite_autocheckpoint_pages=WRITER_AUTOCHECKPOINT_PAGES
+    )
+    checkpointer = WalCheckpointer(store)
+    checkpointer.start()
     runtime = Runtime(store, settings)
     announced: list[bool] = []
     claim_dialect(store.dialect_name).watch_commits(
@@ -387,6 +524,7 @@ def main() -> None:
             answers.write(_frame(answer))
             answers.flush()
     finally:
+        checkpointer.stop()
         runtime.close()
 
 

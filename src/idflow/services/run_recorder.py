@@ -50,7 +50,12 @@ class _LoopQueue:
     """The runs waiting on one event loop, and who writes them."""
 
     waiting: list[tuple[Run, asyncio.Future[bool]]] = field(default_factory=list)
-    flushing: asyncio.Task[None] | None = None
+    # The batch on its way, if any: a plain future while the writer process
+    # has it, done once its answer is handled; a task while the store thread
+    # writes it.
+    in_flight: asyncio.Future[None] | None = None
+    # A batch is to be sent once the loop's ready work is done.
+    send_due: bool = False
     # The writer process, when this loop asked for one (`use_writer_process`).
     process: RecordWriter | None = None
     wants_process: bool = False
@@ -108,8 +113,10 @@ class RunRecorder:
         queue.wants_process = False
         if queue.starting is not None:
             await asyncio.gather(queue.starting, return_exceptions=True)
-        if queue.flushing is not None:
-            await asyncio.gather(queue.flushing, return_exceptions=True)
+        while (flight := queue.in_flight) is not None:
+            await asyncio.gather(flight, return_exceptions=True)
+            if queue.in_flight is flight:
+                break
         process, queue.process = queue.process, None
         if process is not None:
             await process.close()
@@ -134,8 +141,11 @@ class RunRecorder:
         queue = self._queue()
         answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         queue.waiting.append((run, answer))
-        if queue.flushing is None:
-            queue.flushing = asyncio.get_running_loop().create_task(self._flush(queue))
+        if queue.in_flight is None and not queue.send_due:
+            # After the loop's other ready work, so that runs finishing in the
+            # same turn share the batch.
+            queue.send_due = True
+            asyncio.get_running_loop().call_soon(self._send_due, queue)
         return await answer
 
     def _queue(self) -> _LoopQueue:
@@ -145,31 +155,118 @@ class RunRecorder:
             queue = self._queues.setdefault(loop, _LoopQueue())
         return queue
 
-    async def _flush(self, queue: _LoopQueue) -> None:
-        # Runs that finish while a batch is written wait for the next one: the
-        # busier the loop, the more runs share a transaction.
+    def _send_due(self, queue: _LoopQueue) -> None:
+        queue.send_due = False
+        if queue.in_flight is None and queue.waiting:
+            self._send_waiting(queue)
+
+    def _send_waiting(self, queue: _LoopQueue) -> None:
+        """Send the runs waiting as one batch: to the writer process, or the store thread.
+
+        Runs that finish while a batch is on its way wait for the next one:
+        the busier the loop, the more runs share a transaction. The writer
+        process's answer is handled in the pipe's data callback, which sends
+        the next batch from there (`_process_answered`).
+        """
+        batch, queue.waiting = queue.waiting, []
+        process = queue.process
+        if (
+            process is not None
+            and process.usable
+            and not self._store_thread_writing(queue)
+        ):
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            try:
+                process.send_records(
+                    [run for run, _ in batch],
+                    partial(self._process_answered, queue, process, batch, done),
+                )
+            except WriterGone:
+                pass  # Nothing was sent: the store thread writes it, below.
+            else:
+                queue.in_flight = done
+                return
+        queue.in_flight = asyncio.get_running_loop().create_task(
+            self._write_elsewhere(queue, batch)
+        )
+
+    def _process_answered(
+        self,
+        queue: _LoopQueue,
+        process: RecordWriter,
+        batch: list[tuple[Run, asyncio.Future[bool]]],
+        done: asyncio.Future[None],
+        result: list[bool] | Exception,
+    ) -> None:
+        if isinstance(result, WriterGone):
+            # It may have committed the batch before it stopped: the store
+            # thread writes it again, counting the runs already stored.
+            queue.in_flight = asyncio.get_running_loop().create_task(
+                self._recover(queue, process, batch)
+            )
+            done.set_result(None)
+            return
+        self._settle(batch, result)
+        done.set_result(None)
+        self._batch_done(queue)
+
+    async def _write_elsewhere(
+        self, queue: _LoopQueue, batch: list[tuple[Run, asyncio.Future[bool]]]
+    ) -> None:
+        """The store thread writes the batch; a process found stopped is let go first."""
         try:
-            while queue.waiting:
-                batch, queue.waiting = queue.waiting, []
-                runs = [run for run, _ in batch]
-                try:
-                    kept = await self._write(queue, runs)
-                except Exception as exc:
-                    for _, answer in batch:
-                        if not answer.done():
-                            answer.set_exception(exc)
-                    continue
-                for run, keep in zip(runs, kept, strict=True):
-                    if not keep:
-                        # Its next run takes the standard path, which caches afresh.
-                        self._runtime.plans.forget_context_only(
-                            run.project_id, run.flow_id
-                        )
-                for (_, answer), recorded in zip(batch, kept, strict=True):
-                    if not answer.done():
-                        answer.set_result(recorded)
+            # Also starts another process, when one is wanted and it is time.
+            await self._usable_process(queue)
+            runs = [run for run, _ in batch]
+            try:
+                kept = await self._on_store_thread(queue, runs)
+            except Exception as exc:
+                self._settle(batch, exc)
+            else:
+                self._settle(batch, kept)
         finally:
-            queue.flushing = None
+            self._batch_done(queue)
+
+    async def _recover(
+        self,
+        queue: _LoopQueue,
+        process: RecordWriter,
+        batch: list[tuple[Run, asyncio.Future[bool]]],
+    ) -> None:
+        try:
+            await self._lose(queue, process, "It stopped before answering a batch.")
+            runs = [run for run, _ in batch]
+            try:
+                kept = await self._on_store_thread(queue, runs, skip_recorded=True)
+            except Exception as exc:
+                self._settle(batch, exc)
+            else:
+                self._settle(batch, kept)
+        finally:
+            self._batch_done(queue)
+
+    def _batch_done(self, queue: _LoopQueue) -> None:
+        queue.in_flight = None
+        if queue.waiting:
+            self._send_waiting(queue)
+
+    def _settle(
+        self,
+        batch: list[tuple[Run, asyncio.Future[bool]]],
+        result: list[bool] | Exception,
+    ) -> None:
+        """Answer each run of a batch: whether it is stored, or the batch's error."""
+        if isinstance(result, Exception):
+            for _, answer in batch:
+                if not answer.done():
+                    answer.set_exception(result)
+            return
+        for (run, answer), keep in zip(batch, result, strict=True):
+            if not keep:
+                # Its next run takes the standard path, which caches afresh.
+                self._runtime.plans.forget_context_only(run.project_id, run.flow_id)
+            if not answer.done():
+                answer.set_result(keep)
 
     def _store_thread_writing(self, queue: _LoopQueue) -> bool:
         """Whether this process wrote to the store since the last batch, or is writing now.
@@ -216,18 +313,6 @@ class RunRecorder:
             )
         return process
 
-    async def _write(self, queue: _LoopQueue, runs: list[Run]) -> list[bool]:
-        # A process found stopped had none of this batch: the store thread writes it.
-        process = await self._usable_process(queue)
-        if process is not None and not self._store_thread_writing(queue):
-            try:
-                return await process.write(runs)
-            except WriterGone:
-                await self._lose(queue, process, "It stopped before answering a batch.")
-                # It may have committed the batch before it stopped.
-                return await self._on_store_thread(queue, runs, skip_recorded=True)
-        return await self._on_store_thread(queue, runs)
-
     async def _on_store_thread(
         self, queue: _LoopQueue, runs: list[Run], *, skip_recorded: bool = False
     ) -> list[bool]:
@@ -255,11 +340,14 @@ class RunRecorder:
     async def _start_process(self, queue: _LoopQueue) -> None:
         try:
             queue.process = await RecordWriter.start(self._runtime.settings)
-        except (OSError, WriterGone) as exc:
+        except Exception as exc:
+            # Whatever the cause, the store thread writes meanwhile, and the
+            # next try waits its turn: never a child started per batch.
             queue.restart_at = time.monotonic() + WRITER_RESTART_SECONDS
             logger.warning(
-                "The run record writer could not start (%s); the store thread writes run records",
+                "The run record writer could not start (%r); the store thread writes run records",
                 exc,
+                exc_info=not isinstance(exc, OSError | WriterGone),
                 extra={"event_name": "record_writer_failed"},
             )
         finally:

@@ -12,11 +12,13 @@ import os
 import signal
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import orjson
 import pytest
+import uvloop
 
 from idflow.errors import StoreBusy, StoreError
 from idflow.runtime import Runtime
@@ -35,6 +37,20 @@ from tests.integration.engine.test_context_only_runs import (
     current_and_moved_on_plans,
     decide,
 )
+
+
+@pytest.fixture(autouse=True, params=["asyncio", "uvloop"])
+def event_loop_kind(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each test on asyncio's own loop and on uvloop, which `idflow serve` runs.
+
+    Their pipe transports differ (uvloop's are no `asyncio.WriteTransport`).
+    """
+    if request.param == "uvloop":
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    try:
+        yield request.param
+    finally:
+        asyncio.set_event_loop_policy(None)
 
 
 @pytest.fixture
@@ -74,7 +90,7 @@ def test_the_writer_process_records_what_the_store_thread_would(
         process = recorder._queue().process
         assert process is not None
         await recorder.close()
-        return pid, list(answers), process._process.returncode
+        return pid, list(answers), process.returncode
 
     pid, answers, exit_code = asyncio.run(scenario())
 
@@ -88,6 +104,61 @@ def test_the_writer_process_records_what_the_store_thread_would(
     assert _stored(runtime, stale) is None
     # As on the store thread, the stale plan is dropped for the standard path.
     assert runtime.plans.context_only_plan(project_id, "other") is None
+
+
+def test_the_runs_waiting_go_to_the_writer_as_its_answer_to_the_batch_before_arrives(
+    runtime: Runtime,
+    project_id: str,
+    plan: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Sent from the pipe's data callback itself, not after the rest of the
+    # loop's ready work, so the writer is not left waiting for its next batch.
+    reading: list[bool] = []
+    sends: list[tuple[int, bool]] = []
+    real_data = record_writer._AnswerReader.pipe_data_received
+    real_send = record_writer.RecordWriter.send_records
+
+    def data(self: Any, fd: int, chunk: bytes) -> None:
+        reading.append(True)
+        try:
+            real_data(self, fd, chunk)
+        finally:
+            reading.pop()
+
+    def send(self: Any, batch: Any, on_kept: Any) -> None:
+        sends.append((len(batch), bool(reading)))
+        real_send(self, batch, on_kept)
+
+    monkeypatch.setattr(record_writer._AnswerReader, "pipe_data_received", data)
+    monkeypatch.setattr(record_writer.RecordWriter, "send_records", send)
+    recorder = RunRecorder(runtime)
+
+    async def scenario() -> list[bool]:
+        await recorder.use_writer_process(wait=True)
+        # The store thread takes the batch after the set-up's own writes.
+        await recorder.record(_make(runtime, plan, project_id))
+        sends.clear()
+        first = asyncio.ensure_future(recorder.record(_make(runtime, plan, project_id)))
+        await asyncio.wait_for(_sent(sends), 10)
+        # While the first batch is at the writer: these two wait for the next.
+        later = [
+            asyncio.ensure_future(recorder.record(_make(runtime, plan, project_id)))
+            for _ in range(2)
+        ]
+        answers = await asyncio.gather(first, *later)
+        await recorder.close()
+        return list(answers)
+
+    answers = asyncio.run(scenario())
+
+    assert answers == [True, True, True]
+    assert sends == [(1, False), (2, True)]
+
+
+async def _sent(sends: list[tuple[int, bool]]) -> None:
+    while not sends:
+        await asyncio.sleep(0.001)
 
 
 def test_a_failed_transaction_in_the_writer_fails_its_batch_and_the_writer_goes_on(
@@ -143,7 +214,7 @@ def test_a_writer_that_dies_is_replaced_and_no_run_is_lost_or_recorded_twice(
         assert process is not None
         os.kill(first, signal.SIGKILL)
         if noticed:
-            await asyncio.wait_for(process._process.wait(), 10)
+            await asyncio.wait_for(process.wait(), 10)
         # The batch sent to the dead process is written by the store thread.
         answers.append(await recorder.record(_make(runtime, plan, project_id)))
         # The batch after it starts a new process, which answers from then on.
@@ -204,10 +275,10 @@ def test_the_writer_ignores_ctrl_c_and_stops_when_its_server_dies(
         await asyncio.sleep(0.2)
         assert await writer.write([_make(runtime, plan, project_id)]) == [True]
         # A server that dies closes the pipe as `close` does, and no more.
-        stdin = writer._process.stdin
-        assert stdin is not None
-        stdin.close()
-        return await asyncio.wait_for(writer._process.wait(), 10)
+        writer._stdin.close()
+        exit_code = await asyncio.wait_for(writer.wait(), 10)
+        await writer.close()
+        return exit_code
 
     assert asyncio.run(scenario()) == 0
 
