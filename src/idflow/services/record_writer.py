@@ -23,11 +23,13 @@ thread would have done:
   `{"made": [...], "announced": bool, "contextOnly": [...]}` (`MadeBatch`).
 
 Each message is one frame, a 4-byte little-endian length then JSON, and each
-gets one answer, in order; the server sends one at a time. A transaction that
-failed is answered `{"error": message}`: nothing of that batch was stored. The
-child ignores SIGINT and SIGTERM, which a terminal or a service manager sends
-to the whole process group, and stops when its input closes: when the server
-closes it, or when the server dies.
+gets one answer, in order: a batch of records and a batch of runs may both be
+on their way, and the server matches answers to messages by their order. A
+transaction that failed is answered `{"error": message}`: nothing of that batch
+was stored. The child ignores SIGINT and SIGTERM, which a terminal or a service
+manager sends to the whole process group, and stops when its input closes: when
+the server closes it, or when the server dies. Its commits leave the WAL's
+checkpoints to a thread of its own (`store.checkpoints`).
 """
 
 from __future__ import annotations
