@@ -324,10 +324,10 @@ class RecordWriter:
             raise self._reader.gone or WriterGone(
                 f"The run record writer (process {self.pid}) is closing."
             )
-        # Before the write: the answer cannot come sooner than the loop's
-        # next turn, but the handler must be in line ahead of it.
-        self._reader.handlers.append(on_answer)
         self._stdin.write(_frame(message))
+        # After the write, which may raise: no handler waits for a message
+        # never sent. The answer is read on a later turn of this loop.
+        self._reader.handlers.append(on_answer)
 
     def send_records(
         self, runs: Sequence[Run], on_kept: Callable[[list[bool] | Exception], None]

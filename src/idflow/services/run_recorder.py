@@ -17,7 +17,9 @@ its run, as on the standard path.
 
 Who writes: on a SQLite file served by `idflow serve`, a writer process
 (`services.record_writer`, decision 0015), so the writes do not wait on the
-event loop for the interpreter lock. Otherwise the store's threads write: when
+event loop for the interpreter lock. Its answer to a batch is handled in the
+pipe's data callback, which sends the runs waiting as the next batch there and
+then (decision 0017). Otherwise the store's threads write: when
 there is no such process, while it is gone, and while this process is itself
 writing to the store. A batch the process may have committed before it
 vanished is written again by the store thread, counting the runs already there.
@@ -181,8 +183,15 @@ class RunRecorder:
                     [run for run, _ in batch],
                     partial(self._process_answered, queue, process, batch, done),
                 )
-            except WriterGone:
-                pass  # Nothing was sent: the store thread writes it, below.
+            except Exception as exc:
+                # Nothing was sent: the store thread writes the batch, below,
+                # and the process is let go there if it has stopped.
+                if not isinstance(exc, WriterGone):
+                    logger.warning(
+                        "A batch could not be sent to the run record writer: %r",
+                        exc,
+                        extra={"event_name": "record_writer_lost"},
+                    )
             else:
                 queue.in_flight = done
                 return
@@ -202,7 +211,7 @@ class RunRecorder:
             # It may have committed the batch before it stopped: the store
             # thread writes it again, counting the runs already stored.
             queue.in_flight = asyncio.get_running_loop().create_task(
-                self._recover(queue, process, batch)
+                self._write_elsewhere(queue, batch, lost=process)
             )
             done.set_result(None)
             return
@@ -211,33 +220,33 @@ class RunRecorder:
         self._batch_done(queue)
 
     async def _write_elsewhere(
-        self, queue: _LoopQueue, batch: list[tuple[Run, asyncio.Future[bool]]]
-    ) -> None:
-        """The store thread writes the batch; a process found stopped is let go first."""
-        try:
-            # Also starts another process, when one is wanted and it is time.
-            await self._usable_process(queue)
-            runs = [run for run, _ in batch]
-            try:
-                kept = await self._on_store_thread(queue, runs)
-            except Exception as exc:
-                self._settle(batch, exc)
-            else:
-                self._settle(batch, kept)
-        finally:
-            self._batch_done(queue)
-
-    async def _recover(
         self,
         queue: _LoopQueue,
-        process: RecordWriter,
         batch: list[tuple[Run, asyncio.Future[bool]]],
+        *,
+        lost: RecordWriter | None = None,
     ) -> None:
+        """The store thread writes the batch; a process stopped is let go first.
+
+        Args:
+            queue: the event loop's queue.
+            batch: the runs, with their callers' futures.
+            lost: the writer process that took this batch and stopped before
+                answering: it may have committed it, so the runs already
+                stored are counted, not inserted again.
+        """
         try:
-            await self._lose(queue, process, "It stopped before answering a batch.")
+            if lost is not None:
+                await self._lose(queue, lost, "It stopped before answering a batch.")
+            else:
+                # Lets go of a process found stopped, and starts another when
+                # one is wanted and it is time.
+                await self._usable_process(queue)
             runs = [run for run, _ in batch]
             try:
-                kept = await self._on_store_thread(queue, runs, skip_recorded=True)
+                kept = await self._on_store_thread(
+                    queue, runs, skip_recorded=lost is not None
+                )
             except Exception as exc:
                 self._settle(batch, exc)
             else:
