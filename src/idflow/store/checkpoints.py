@@ -13,8 +13,14 @@ a PASSIVE checkpoint, which copies what it can without waiting for, or
 blocking, the writer or any reader. The sqlite3 module releases the interpreter
 lock while SQLite works, so the thread's copying overlaps the writer's next
 batch. The store it serves opens its connections with a higher automatic
-checkpoint threshold (`Store.open(sqlite_autocheckpoint_pages=...)`), so
-a commit checkpoints by itself only if the thread has fallen far behind.
+checkpoint threshold (`Store.open(sqlite_autocheckpoint_pages=...)`).
+
+The WAL file starts over from its beginning only at a commit that finds every
+page copied. Between pauses in the writes the thread gets there; under a
+steady stream of commits, one every millisecond, it rarely catches the last
+one, so the WAL grows to that threshold, `WRITER_AUTOCHECKPOINT_PAGES` (32 MB).
+The commit that reaches it checkpoints by itself, but finds all but the pages
+of the last tenth of a second copied already, and the WAL starts over.
 """
 
 from __future__ import annotations
@@ -31,7 +37,8 @@ logger = logging.getLogger(__name__)
 # of WAL a second, a tenth of a second is some 500 pages: within the 1,000
 # SQLite's own threshold would let accumulate.
 CHECKPOINT_INTERVAL_SECONDS = 0.1
-# Where the writer's own commits take over, should the thread fall behind.
+# Where the writer's own commits checkpoint: under steady writes, the size the
+# WAL file grows to before it starts over (see above).
 WRITER_AUTOCHECKPOINT_PAGES = 8000
 # Passes a round makes while commits keep adding to the WAL: once a pass has
 # copied every page, the next commit starts the WAL file over from the start.
