@@ -186,7 +186,11 @@ class _AnswerReader(asyncio.SubprocessProtocol):
             end = _LENGTH.size + length
             if len(buffer) < end:
                 return
-            answer = orjson.loads(bytes(buffer[_LENGTH.size : end]))
+            try:
+                answer = orjson.loads(bytes(buffer[_LENGTH.size : end]))
+            except orjson.JSONDecodeError:
+                self._fail("It sent an answer that is not JSON.")
+                return
             del buffer[:end]
             if not self.handlers:
                 # An answer no message asked for: the exchange is out of step,

@@ -235,6 +235,7 @@ class RunRecorder:
                 answering: it may have committed it, so the runs already
                 stored are counted, not inserted again.
         """
+        runs = [run for run, _ in batch]
         try:
             if lost is not None:
                 await self._lose(queue, lost, "It stopped before answering a batch.")
@@ -242,15 +243,14 @@ class RunRecorder:
                 # Lets go of a process found stopped, and starts another when
                 # one is wanted and it is time.
                 await self._usable_process(queue)
-            runs = [run for run, _ in batch]
-            try:
-                kept = await self._on_store_thread(
-                    queue, runs, skip_recorded=lost is not None
-                )
-            except Exception as exc:
-                self._settle(batch, exc)
-            else:
-                self._settle(batch, kept)
+            kept = await self._on_store_thread(
+                queue, runs, skip_recorded=lost is not None
+            )
+        except Exception as exc:
+            # Whatever failed, every caller of the batch is answered.
+            self._settle(batch, exc)
+        else:
+            self._settle(batch, kept)
         finally:
             self._batch_done(queue)
 

@@ -101,3 +101,17 @@ def test_a_handler_that_raises_is_logged_and_the_next_answer_still_arrives(
     assert "record_writer_answer_failed" in {
         getattr(record, "event_name", "") for record in caplog.records
     }
+
+
+def test_an_answer_that_is_not_json_fails_the_messages_waiting() -> None:
+    async def scenario() -> list[tuple[int, Any]]:
+        reader, got = _reader_with(2)
+        garbage = b"not json"
+        reader.pipe_data_received(1, len(garbage).to_bytes(4, "little") + garbage)
+        return got
+
+    got = asyncio.run(scenario())
+
+    assert [number for number, _ in got] == [0, 1]
+    assert all(isinstance(answer, WriterGone) for _, answer in got)
+    assert "not JSON" in str(got[0][1])
