@@ -357,17 +357,6 @@ class RecordWriter:
         # orjson renders the dataclasses itself: no row dicts on the loop.
         self.send({"record": runs}, answered)
 
-    async def write(self, runs: Sequence[Run]) -> list[bool]:
-        """Have the child store the runs whose flow is current; answer which it kept.
-
-        Raises:
-            StoreError: the child's transaction failed; nothing was stored.
-            WriterGone: the child stopped before answering.
-        """
-        answer = await self._exchange({"record": runs})
-        kept: list[bool] = answer["kept"]
-        return kept
-
     async def make(self, orders: Sequence[RunOrder]) -> MadeBatch:
         """Have the child make these runs in one transaction, each in a savepoint.
 

@@ -273,7 +273,9 @@ def test_the_writer_ignores_ctrl_c_and_stops_when_its_server_dies(
         # A terminal's Ctrl+C reaches the whole process group.
         os.kill(writer.pid, signal.SIGINT)
         await asyncio.sleep(0.2)
-        assert await writer.write([_make(runtime, plan, project_id)]) == [True]
+        kept: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        writer.send_records([_make(runtime, plan, project_id)], kept.set_result)
+        assert await asyncio.wait_for(kept, 10) == [True]
         # A server that dies closes the pipe as `close` does, and no more.
         writer._stdin.close()
         exit_code = await asyncio.wait_for(writer.wait(), 10)
